@@ -1,0 +1,3 @@
+from hoist.cli.app import main
+
+main()

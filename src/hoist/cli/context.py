@@ -1,0 +1,114 @@
+"""What every command shares: global options, the store session, and output (text, JSON, errors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from hoist.errors import InputError
+from hoist.ref import Reference, parse_reference
+from hoist.secret import redact
+from hoist.store import RegistryOptions, Session
+from hoist.store.registry.credentials import CredentialResolver
+
+
+@dataclass
+class Globals:
+    verbose: bool = False
+    insecure: frozenset[str] = frozenset()
+    ca_file: Path | None = None
+    authfile: Path | None = None
+    jobs: int = 8
+    config: Path | None = None
+    sessions: list[Session] = field(default_factory=list)
+
+    def registry_options(self) -> RegistryOptions:
+        chunk = os.environ.get("HOIST_CHUNK_SIZE")
+        options = RegistryOptions(
+            insecure=self.insecure,
+            ca_file=self.ca_file,
+            credentials=CredentialResolver(authfile=self.authfile),
+            jobs=self.jobs,
+            max_connections=max(32, 4 * self.jobs),
+        )
+        return replace(options, chunk_size=_parse_size(chunk)) if chunk else options
+
+    def session(self) -> Session:
+        session = Session(self.registry_options())
+        self.sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()
+        self.sessions.clear()
+
+
+STATE = Globals()
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError as exc:
+        raise InputError(f"HOIST_CHUNK_SIZE={text!r} is not a size such as 64M") from exc
+
+
+def reference(text: str) -> Reference:
+    return parse_reference(text)
+
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout (the ``--json`` contract)."""
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def say(text: str) -> None:
+    stdout.print(redact(text), markup=False)
+
+
+def note(text: str) -> None:
+    """Secondary information for humans, on stderr so stdout stays parseable."""
+    stderr.print(redact(text), markup=False, style="dim")
+
+
+def error_line(message: str) -> None:
+    message = " ".join(redact(message).split())
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        sys.stdout.write(f"::error::{_escape_annotation(message)}\n")
+        sys.stdout.flush()
+    stderr.print(f"hoist: error: {message}", markup=False, style="bold red" if stderr.is_terminal else None)
+
+
+def _escape_annotation(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def abort_usage(message: str) -> typer.Exit:
+    error_line(message)
+    return typer.Exit(2)

@@ -1,0 +1,129 @@
+"""The one exception tree of hoist.
+
+Every error a user can meet is a :class:`HoistError` whose ``str()`` is a one-line message that names
+what was wrong and what to do. The CLI maps the class to an exit code and never prints a traceback
+unless asked (``--verbose``). Layers below the CLI raise these and never print.
+
+::
+
+    HoistError
+    ├── InputError                    exit 2: the input is wrong; retrying will not help
+    │   ├── InvalidReference          a reference that does not parse
+    │   ├── InvalidDigest
+    │   ├── ConfigError               hoist.toml: names the file, the key and what is expected
+    │   ├── ReferenceNotFound         the reference names nothing (unknown tag, repository, layout path)
+    │   ├── AuthenticationFailed      credentials missing, wrong, or without the needed access
+    │   └── UnsupportedManifest       schema1, unknown top-level media types
+    ├── OperationError                exit 1: the operation failed; the destination is unchanged
+    │   ├── RegistryError             the registry answered with an error (status + code)
+    │   │   ├── NotFound              a manifest or blob the operation needed is missing
+    │   │   └── ManifestTooLarge
+    │   ├── TransportError            network: refused, reset, timed out, TLS
+    │   ├── IntegrityError            content does not match its digest, or a tag did not read back
+    │   │   ├── DigestMismatch
+    │   │   └── TagRaced              a tag points elsewhere after it was written
+    │   └── LedgerConflict            the ledger moved under us more times than we retry
+    ├── GateRefused                   exit 3: a promotion gate refused the digest
+    └── DeployFailed                  exit 4: the deploy failed health checks (and was rolled back)
+"""
+
+from __future__ import annotations
+
+
+class HoistError(Exception):
+    """Base of every error hoist raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- exit 2: bad input ----------------------------------------------------------------------------
+
+
+class InputError(HoistError):
+    exit_code = 2
+
+
+class InvalidReference(InputError):
+    pass
+
+
+class InvalidDigest(InputError):
+    pass
+
+
+class ConfigError(InputError):
+    pass
+
+
+class ReferenceNotFound(InputError):
+    pass
+
+
+class AuthenticationFailed(InputError):
+    pass
+
+
+class UnsupportedManifest(InputError):
+    pass
+
+
+# --- exit 1: the operation failed -----------------------------------------------------------------
+
+
+class OperationError(HoistError):
+    exit_code = 1
+
+
+class RegistryError(OperationError):
+    """An error answer from a registry; ``status`` and the distribution ``code`` when it sent one."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class NotFound(RegistryError):
+    pass
+
+
+class ManifestTooLarge(RegistryError):
+    pass
+
+
+class TransportError(OperationError):
+    pass
+
+
+class IntegrityError(OperationError):
+    pass
+
+
+class DigestMismatch(IntegrityError):
+    pass
+
+
+class TagRaced(IntegrityError):
+    pass
+
+
+class LedgerConflict(OperationError):
+    pass
+
+
+# --- exit 3 and 4 ---------------------------------------------------------------------------------
+
+
+class GateRefused(HoistError):
+    exit_code = 3
+
+
+class DeployFailed(HoistError):
+    exit_code = 4

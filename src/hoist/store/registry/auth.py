@@ -1,0 +1,252 @@
+"""Registry authentication: challenges, Basic, and docker's Bearer token flow.
+
+One :class:`Authenticator` per registry host. It learns the scheme from the first 401, asks the token
+server once for *every* scope the operation declared (so a cross-repository mount's pull on the source
+and push on the destination share one token), and reuses tokens until shortly before they expire.
+Holders of an identity token use the OAuth2 ``POST`` form (``grant_type=refresh_token``) and fall back
+to ``GET`` when the server does not support it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import httpx
+
+from hoist.errors import AuthenticationFailed, RegistryError, TransportError
+from hoist.store.registry.credentials import Credentials
+
+_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_DEFAULT_EXPIRY = 60.0
+_EXPIRY_MARGIN = 10.0
+_CLIENT_ID = "hoist"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Scope:
+    """``repository:<name>:<actions>`` as the token server understands it."""
+
+    repository: str
+    actions: tuple[str, ...]
+
+    @classmethod
+    def pull(cls, repository: str) -> Scope:
+        return cls(repository, ("pull",))
+
+    @classmethod
+    def push(cls, repository: str) -> Scope:
+        return cls(repository, ("pull", "push"))
+
+    def __str__(self) -> str:
+        return f"repository:{self.repository}:{','.join(self.actions)}"
+
+
+def merge_scopes(scopes: Iterable[Scope]) -> list[Scope]:
+    """One scope per repository with the union of actions; push scopes first (PROTOCOL.md)."""
+    actions: dict[str, set[str]] = {}
+    for scope in scopes:
+        actions.setdefault(scope.repository, set()).update(scope.actions)
+    merged = [Scope(repo, tuple(sorted(acts))) for repo, acts in actions.items()]
+    return sorted(merged, key=lambda s: ("push" not in s.actions, s.repository))
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    scheme: str
+    params: dict[str, str]
+
+    @property
+    def realm(self) -> str | None:
+        return self.params.get("realm")
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse ``WWW-Authenticate``; returns the Bearer challenge when offered, else Basic, else None."""
+    found: list[Challenge] = []
+    for match in re.finditer(r"(?:^|,)\s*(Bearer|Basic)\b", header, flags=re.IGNORECASE):
+        start = match.end()
+        nxt = re.search(r",\s*(Bearer|Basic)\b", header[start:], flags=re.IGNORECASE)
+        body = header[start : start + nxt.start()] if nxt else header[start:]
+        params = {
+            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+            for m in _PARAM.finditer(body)
+        }
+        found.append(Challenge(match.group(1).lower(), {k: v.replace('\\"', '"') for k, v in params.items()}))
+    for scheme in ("bearer", "basic"):
+        for challenge in found:
+            if challenge.scheme == scheme:
+                return challenge
+    return None
+
+
+@dataclass(slots=True)
+class _Token:
+    value: str
+    scopes: frozenset[Scope]
+    expires_at: float
+
+    def covers(self, needed: Iterable[Scope]) -> bool:
+        granted: dict[str, set[str]] = {}
+        for scope in self.scopes:
+            granted.setdefault(scope.repository, set()).update(scope.actions)
+        return all(set(s.actions) <= granted.get(s.repository, set()) for s in needed)
+
+
+CredentialLookup = Callable[[], Credentials | None]
+Sender = Callable[[httpx.Request], httpx.Response]
+
+
+class Authenticator:
+    """Authorization headers for one registry host, thread-safe."""
+
+    def __init__(self, host: str, lookup: CredentialLookup, send: Sender) -> None:
+        self.host = host
+        self._lookup = lookup
+        self._send = send
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._tokens: list[_Token] = []
+        self._declared: set[Scope] = set()
+        self._credentials: Credentials | None = None
+        self._looked_up = False
+
+    def declare(self, scopes: Iterable[Scope]) -> None:
+        """Scopes the current operation will need; token requests ask for all of them at once."""
+        with self._lock:
+            self._declared.update(scopes)
+
+    def header(self, needed: Iterable[Scope]) -> str | None:
+        """The Authorization header to send now, or None (no challenge seen yet, or no usable token)."""
+        needed = list(needed)
+        with self._lock:
+            challenge = self._challenge
+            if challenge is None:
+                return None
+            if challenge.scheme == "basic":
+                return self._basic_header()
+            now = time.monotonic()
+            self._tokens = [t for t in self._tokens if t.expires_at > now]
+            for token in reversed(self._tokens):
+                if token.covers(needed):
+                    return f"Bearer {token.value}"
+        return None
+
+    def challenged(self, response: httpx.Response, needed: Iterable[Scope], used: str | None) -> str:
+        """Handle a 401: learn the challenge, fetch a token covering ``needed``; return the new header.
+
+        ``used`` is the header the refused request carried: when another thread has fetched a fresh
+        token meanwhile, that one is returned instead of asking the token server again.
+        """
+        needed = list(needed)
+        header = response.headers.get("www-authenticate", "")
+        challenge = parse_challenge(header)
+        if challenge is None:
+            raise AuthenticationFailed(
+                f"{self.host} refused the request (401) without a usable authentication challenge"
+            )
+        with self._lock:
+            self._challenge = challenge
+            if challenge.scheme == "basic":
+                creds = self._creds()
+                if creds is None:
+                    raise AuthenticationFailed(self._missing_message())
+                return self._basic_header() or ""
+            now = time.monotonic()
+            for token in reversed(self._tokens):
+                if token.expires_at > now and token.covers(needed) and f"Bearer {token.value}" != used:
+                    return f"Bearer {token.value}"
+            offered = [_parse_scope(s) for s in (challenge.params.get("scope") or "").split()]
+            requested = set(needed) | self._declared | {s for s in offered if s is not None}
+            scopes = frozenset(merge_scopes(requested))
+            token = self._fetch(challenge, scopes)
+            self._tokens.append(token)
+            return f"Bearer {token.value}"
+
+    # -- internals (call with the lock held) -------------------------------------------------------
+
+    def _creds(self) -> Credentials | None:
+        if not self._looked_up:
+            self._credentials = self._lookup()
+            self._looked_up = True
+        return self._credentials
+
+    def _basic_header(self) -> str | None:
+        creds = self._creds()
+        if creds is None:
+            return None
+        raw = f"{creds.username}:{creds.secret.reveal()}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def _missing_message(self) -> str:
+        return f"{self.host} requires authentication: log in with 'docker login {self.host}' or 'podman login {self.host}'"
+
+    def _fetch(self, challenge: Challenge, scopes: frozenset[Scope]) -> _Token:
+        realm = challenge.realm
+        if not realm:
+            raise AuthenticationFailed(f"{self.host} sent a Bearer challenge without a realm")
+        creds = self._creds()
+        service = challenge.params.get("service")
+        scope_list = [str(s) for s in merge_scopes(scopes)]
+        if creds is not None and creds.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.secret.reveal(),
+                "client_id": _CLIENT_ID,
+            }
+            if service:
+                form["service"] = service
+            if scope_list:
+                form["scope"] = " ".join(scope_list)
+            response = self._send(httpx.Request("POST", realm, data=form))
+            if response.status_code not in (404, 405):
+                return self._token_from(response, scopes, creds)
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if service:
+            params.append(("service", service))
+        params += [("scope", s) for s in scope_list]
+        headers = {}
+        if creds is not None:
+            raw = f"{creds.username}:{creds.secret.reveal()}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        response = self._send(httpx.Request("GET", realm, params=params, headers=headers))
+        return self._token_from(response, scopes, creds)
+
+    def _token_from(
+        self, response: httpx.Response, scopes: frozenset[Scope], creds: Credentials | None
+    ) -> _Token:
+        if response.status_code in (401, 403):
+            if creds is None:
+                raise AuthenticationFailed(self._missing_message())
+            raise AuthenticationFailed(
+                f"{self.host} rejected the credentials from {creds.source or 'the credential store'} "
+                f"for user {creds.username!r}: log in again with 'docker login {self.host}'"
+            )
+        if response.status_code >= 400:
+            raise RegistryError(
+                f"token server for {self.host} answered {response.status_code}", status=response.status_code
+            )
+        try:
+            doc = response.json()
+            value = doc.get("token") or doc.get("access_token")
+            expires_in = float(doc.get("expires_in") or _DEFAULT_EXPIRY)
+        except (ValueError, AttributeError) as exc:
+            raise TransportError(f"token server for {self.host} sent a malformed answer") from exc
+        if not isinstance(value, str) or not value:
+            raise TransportError(f"token server for {self.host} sent no token")
+        lifetime = max(expires_in - _EXPIRY_MARGIN, expires_in / 2)
+        return _Token(value, scopes, time.monotonic() + lifetime)
+
+
+def _parse_scope(text: str) -> Scope | None:
+    kind, _, rest = text.partition(":")
+    if kind != "repository" or not rest:
+        return None
+    name, _, actions = rest.rpartition(":")
+    if not name:
+        return None
+    return Scope(name, tuple(sorted(a for a in actions.split(",") if a and a != "*") or ("pull",)))
