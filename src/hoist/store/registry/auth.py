@@ -233,7 +233,8 @@ class Authenticator:
         try:
             doc = response.json()
             value = doc.get("token") or doc.get("access_token")
-            expires_in = float(doc.get("expires_in") or _DEFAULT_EXPIRY)
+            raw_expiry = doc.get("expires_in")
+            expires_in = _DEFAULT_EXPIRY if raw_expiry is None else float(raw_expiry)
         except (ValueError, AttributeError) as exc:
             raise TransportError(f"token server for {self.host} sent a malformed answer") from exc
         if not isinstance(value, str) or not value:
