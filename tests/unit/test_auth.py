@@ -66,7 +66,7 @@ def client_for(fake: FakeRegistry, creds: Credentials | None) -> RegistryClient:
     resolver = CredentialResolver(environ={}, run_helper=lambda *_: None)
     options = RegistryOptions(transport=httpx.MockTransport(fake.handler), credentials=resolver, backoff=0.001)
     client = RegistryClient("reg.example", options, RequestStats())
-    client.auth._lookup = lambda: creds  # the resolver is tested on its own
+    client.auth._lookup = lambda _repository: creds  # the resolver is tested on its own
     return client
 
 
@@ -118,7 +118,7 @@ def test_rejected_credentials_are_a_clear_error_without_the_password() -> None:
 
     options = RegistryOptions(transport=httpx.MockTransport(handler), backoff=0.001)
     client = RegistryClient("reg.example", options, RequestStats())
-    client.auth._lookup = lambda: Credentials("bob", Secret("hunter2-password"), source="config.json")
+    client.auth._lookup = lambda _repository: Credentials("bob", Secret("hunter2-password"), source="config.json")
     with pytest.raises(AuthenticationFailed) as info:
         client.request("GET", "/v2/a/tags/list", scopes=[Scope.pull("a")], what="t")
     assert "hunter2-password" not in str(info.value)
@@ -136,7 +136,7 @@ def test_basic_auth_registry() -> None:
 
     options = RegistryOptions(transport=httpx.MockTransport(handler))
     client = RegistryClient("reg.example", options, RequestStats())
-    client.auth._lookup = lambda: Credentials("u", Secret("p4ssword"))
+    client.auth._lookup = lambda _repository: Credentials("u", Secret("p4ssword"))
     client.request("GET", "/v2/a/tags/list", scopes=[Scope.pull("a")], what="t")
     client.request("GET", "/v2/a/tags/list", scopes=[Scope.pull("a")], what="t")
     assert seen[0] == "" and seen[1].startswith("Basic ") and seen[2].startswith("Basic ")

@@ -117,7 +117,7 @@ def test_blob_redirect_drops_the_registry_authorization() -> None:
         return httpx.Response(200, content=blob)
 
     client = make_client(handler)
-    client.auth._lookup = lambda: None
+    client.auth._lookup = lambda _repository: None
     client.request("GET", "/v2/", scopes=[Scope.pull("o/app")], what="ping", ok=(200, 307))
     from hoist.manifest import Descriptor
 

@@ -78,6 +78,9 @@ def global_options(
         _debug_logging()
 
 
+_handlers: list[logging.Handler] = []
+
+
 def _debug_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
@@ -85,6 +88,14 @@ def _debug_logging() -> None:
     root = logging.getLogger("hoist")
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    _handlers.append(handler)
+
+
+def _end_logging() -> None:
+    root = logging.getLogger("hoist")
+    while _handlers:
+        root.removeHandler(_handlers.pop())
+    root.setLevel(logging.WARNING)
 
 
 def _register() -> None:
@@ -97,9 +108,37 @@ def _register() -> None:
 _register()
 
 
+_GLOBAL_FLAGS = {"--verbose", "-v"}
+_GLOBAL_VALUES = {"--insecure", "--ca-file", "--authfile", "--jobs", "-j", "--config", "-c"}
+
+
+def hoist_globals(args: list[str]) -> list[str]:
+    """Move global options given after the command to the front, so ``hoist copy A B -v`` works too."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        elif name in _GLOBAL_VALUES:
+            front.append(arg)
+            if "=" not in arg and index + 1 < len(args):
+                index += 1
+                front.append(args[index])
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this in-process)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
     verbose = "--verbose" in args or "-v" in args
     command = typer.main.get_command(app)
     try:
@@ -118,6 +157,7 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(message, 1, exc, verbose=verbose)
     finally:
         STATE.close()
+        _end_logging()
     return 0
 
 

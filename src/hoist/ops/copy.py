@@ -13,7 +13,7 @@ from hoist.digest import Digest
 from hoist.errors import InputError, TagRaced
 from hoist.manifest import Descriptor, Manifest, Platform
 from hoist.ops.plan import BlobAction, BlobStep, CopyPlan, Mode, plan_copy
-from hoist.ops.resolve import Node, load_graph, resolve, select_platform
+from hoist.ops.resolve import Node, resolve, select_platform
 from hoist.ref import Reference, check_tag
 from hoist.store.base import Mountable, Store, StoreBlobSource
 
@@ -121,16 +121,16 @@ def copy_image(
                 f"destination {destination_ref} names digest {destination_ref.digest}, but the source is "
                 f"{top_manifest.digest}: a copy never changes the digest"
             )
-        top = load_graph(source, top_manifest, pool)
         plan = plan_copy(
             source=source,
             destination=destination,
             source_ref=source_ref,
             destination_ref=destination_ref,
-            top=top,
+            manifest=top_manifest,
             tags=tags,
             pool=pool,
         )
+        top = plan.top
         observer.planned(plan)
         result = CopyResult(
             source=str(source_ref),

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hoist.digest import Digest
-from hoist.manifest import Descriptor, Manifest
-from hoist.ops.resolve import Node
+from hoist.manifest import Descriptor, Manifest, parse_manifest
+from hoist.ops.resolve import Node, load_graph
 from hoist.ref import Reference
 from hoist.store.base import Mountable, Store
 
@@ -84,13 +84,19 @@ def plan_copy(
     destination: Store,
     source_ref: Reference,
     destination_ref: Reference,
-    top: Node,
+    manifest: Manifest,
     tags: tuple[str, ...],
     pool: Executor,
 ) -> CopyPlan:
-    """Decide what to write; reads the destination but changes nothing."""
+    """Decide what to write; reads the destination but changes nothing.
 
-    def make(mode: Mode, blobs: tuple[BlobStep, ...] = (), manifests: tuple[Manifest, ...] = ()) -> CopyPlan:
+    The graph below ``manifest`` is only fetched when blobs must move (not for a retag, nor when the
+    destination already has the digest).
+    """
+
+    def make(
+        mode: Mode, top: Node, blobs: tuple[BlobStep, ...] = (), manifests: tuple[Manifest, ...] = ()
+    ) -> CopyPlan:
         return CopyPlan(
             source=source_ref,
             destination=destination_ref,
@@ -102,16 +108,17 @@ def plan_copy(
         )
 
     if source.location.same_repository(destination.location):
-        return make(Mode.RETAG)
-    if destination.head_manifest(top.digest) is not None:
-        return make(Mode.PRESENT)
+        return make(Mode.RETAG, Node(manifest, parse_manifest(manifest)))
+    if destination.head_manifest(manifest.digest) is not None:
+        return make(Mode.PRESENT, Node(manifest, parse_manifest(manifest)))
+    top = load_graph(source, manifest, pool)
     children = tuple(node.manifest for node in top.walk() if node is not top)
     blobs = top.blobs()
     if isinstance(destination, Mountable) and destination.can_mount_from(source):
-        return make(Mode.MOUNT, tuple(BlobStep(b, BlobAction.MOUNT) for b in blobs), children)
+        return make(Mode.MOUNT, top, tuple(BlobStep(b, BlobAction.MOUNT) for b in blobs), children)
     sizes = list(pool.map(lambda b: destination.blob_size(b.digest), blobs))
     steps = tuple(
         BlobStep(b, BlobAction.SKIP if size is not None else BlobAction.STREAM)
         for b, size in zip(blobs, sizes, strict=True)
     )
-    return make(Mode.STREAM, steps, children)
+    return make(Mode.STREAM, top, steps, children)

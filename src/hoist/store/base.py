@@ -45,8 +45,11 @@ class Store(Protocol):
         """The descriptor a tag or digest points at, or None when absent."""
         ...
 
-    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> None:
-        """Store the raw manifest bytes (by digest, or under ``tag``); children must exist already."""
+    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
+        """Store the raw manifest bytes (by digest, or under ``tag``); children must exist already.
+
+        Returns True when the store indexed the manifest's ``subject`` for the referrers API itself.
+        """
         ...
 
     def delete_manifest(self, digest: Digest) -> None: ...

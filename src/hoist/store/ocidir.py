@@ -135,12 +135,12 @@ class OCILayoutStore:
             return None
         return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
 
-    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> None:
+    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
         path = self._blob_path(manifest.digest)
         if not path.is_file():
             self._store_bytes(manifest.digest, manifest.raw)
         if tag is None:
-            return
+            return False
         entry = {
             "mediaType": manifest.media_type,
             "digest": str(manifest.digest),
@@ -154,6 +154,7 @@ class OCILayoutStore:
             ]
             doc["manifests"].append(entry)
             self._write_index(doc)
+        return False
 
     def delete_manifest(self, digest: Digest) -> None:
         with self._locked():

@@ -97,7 +97,8 @@ class _Token:
         return all(set(s.actions) <= granted.get(s.repository, set()) for s in needed)
 
 
-CredentialLookup = Callable[[], Credentials | None]
+CredentialLookup = Callable[[str | None], Credentials | None]
+"""Credentials for this host, given the repository an operation writes to (or reads)."""
 Sender = Callable[[httpx.Request], httpx.Response]
 
 
@@ -171,7 +172,10 @@ class Authenticator:
 
     def _creds(self) -> Credentials | None:
         if not self._looked_up:
-            self._credentials = self._lookup()
+            pushed = sorted(s.repository for s in self._declared if "push" in s.actions)
+            pulled = sorted(s.repository for s in self._declared)
+            repository = (pushed or pulled or [None])[0]
+            self._credentials = self._lookup(repository)
             self._looked_up = True
         return self._credentials
 

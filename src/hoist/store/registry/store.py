@@ -119,7 +119,7 @@ class RegistryStore:
             raise DigestMismatch(f"{what}: the registry answered for {digest}")
         return Descriptor(media_type, digest, int(response.headers.get("content-length") or 0))
 
-    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> None:
+    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
         reference: str | Digest = tag if tag is not None else manifest.digest
         what = f"push of manifest {self._what(reference)}"
         response = self.client.request(
@@ -136,6 +136,8 @@ class RegistryStore:
             raise DigestMismatch(f"{what}: the registry stored it as {claimed}, not {manifest.digest}")
         if response.headers.get("oci-subject"):
             self.client.referrers_api = True
+            return True
+        return False
 
     def delete_manifest(self, digest: Digest) -> None:
         self.client.request(

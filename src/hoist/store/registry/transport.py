@@ -114,12 +114,23 @@ def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
         return None, ""
 
 
+def _is_certificate_error(exc: BaseException) -> bool:
+    """A TLS certificate the client does not trust (retrying or falling back to HTTP cannot help)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _describe_transport(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
     if isinstance(exc, httpx.ConnectError):
-        cause = exc.__context__ or exc.__cause__
-        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        if _is_certificate_error(exc):
             return "TLS certificate not trusted (use --ca-file with the registry's CA, or --insecure HOST)"
         return f"cannot connect ({exc})"
     if isinstance(exc, httpx.RemoteProtocolError):
@@ -149,7 +160,9 @@ class RegistryClient:
         self._http = httpx.Client(
             verify=verify, limits=limits, timeout=timeout, headers=headers, transport=options.transport
         )
-        self.auth = Authenticator(host, lambda: options.credentials.lookup(registry), self._send_auth)
+        self.auth = Authenticator(
+            host, lambda repo: options.credentials.lookup(registry, repo), self._send_auth
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -218,7 +231,7 @@ class RegistryClient:
                     self._read_capped(response, max_body, what)
                 return response
             except httpx.TransportError as exc:
-                if retry and self._may_retry(attempt, started):
+                if retry and not _is_certificate_error(exc) and self._may_retry(attempt, started):
                     attempt = self._pause(attempt, None)
                     continue
                 raise TransportError(f"{what}: {self.host}: {_describe_transport(exc)}") from exc

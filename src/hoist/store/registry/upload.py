@@ -128,7 +128,8 @@ def upload_blob(
     progress: Progress | None = None,
     location: str | None = None,
 ) -> None:
-    """Upload ``source`` into ``repository``; retries from scratch at most ``retries`` times."""
+    """Upload ``source`` into ``repository``, starting again (at most ``retries`` times) only when the
+    transfer broke mid-stream; a registry that cannot be reached at all has had its retries already."""
     descriptor = source.descriptor
     what = f"upload of blob {descriptor.digest} to {client.host}/{repository}"
     attempts = 0
@@ -136,22 +137,23 @@ def upload_blob(
     while True:
         session = location or start_upload(client, repository, what)
         location = None
-        try:
-            with ExitStack() as stack:
-                reader = _Reader(source, stack)
-                reader.reopen(0)
+        with ExitStack() as stack:
+            reader = _Reader(source, stack)
+            reader.reopen(0)
+            try:
                 if descriptor.size <= client.options.chunk_size:
                     _monolithic(client, repository, session, reader, meter, what)
                 else:
                     _chunked(client, repository, session, reader, meter, what)
-                return
-        except (TransportError, RegistryError) as exc:
-            if isinstance(exc, RegistryError) and exc.status is not None and exc.status < 500:
-                raise
-            attempts += 1
-            if attempts > client.options.retries:
-                raise
-            log.debug("%s failed (%s); starting again", what, exc)
+            except (TransportError, RegistryError) as exc:
+                if isinstance(exc, RegistryError) and exc.status is not None and exc.status < 500:
+                    raise
+                attempts += 1
+                if attempts > client.options.retries:
+                    raise
+                log.debug("%s failed (%s); starting again", what, exc)
+                continue
+            return
 
 
 def _monolithic(
@@ -229,15 +231,22 @@ def _chunked(
             )
             reader.rewind_to(held)
     reader.finish(what)
-    client.request(
-        "PUT",
-        with_query(session, digest=str(reader.source.descriptor.digest)),
-        scopes=scopes,
-        what=what,
-        headers={"Content-Length": "0"},
-        content=b"",
-        ok=(201,),
-    )
+    try:
+        client.request(
+            "PUT",
+            with_query(session, digest=str(reader.source.descriptor.digest)),
+            scopes=scopes,
+            what=what,
+            headers={"Content-Length": "0"},
+            content=b"",
+            ok=(201,),
+        )
+    except RegistryError as exc:
+        if exc.code == "DIGEST_INVALID":  # our bytes were right; the registry assembled them wrongly
+            raise TransportError(
+                f"{what}: the registry's copy of the upload is corrupt; starting again"
+            ) from exc
+        raise
 
 
 def _status(client: RegistryClient, repository: str, session: str, what: str) -> tuple[str, int]:
@@ -250,8 +259,9 @@ def _status(client: RegistryClient, repository: str, session: str, what: str) ->
     value = response.headers.get("range", "")
     if value.startswith("bytes="):
         value = value[len("bytes=") :]
-    if "-" in value:
-        held = int(value.split("-", 1)[1]) + 1
+    end = value.split("-", 1)[1] if "-" in value else ""
+    if end.isdigit() and value != "0-0":  # distribution answers "0-0" for an empty upload
+        held = int(end) + 1
     return _location(client, response.headers.get("location") or session, what), held
 
 

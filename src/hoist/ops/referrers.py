@@ -1,0 +1,56 @@
+"""Referrers of a digest (signatures, attestations, ledger records): the OCI 1.1 API or its fallback tag.
+
+Registries without the referrers API (distribution 2.8, GHCR) and OCI layouts use the fallback tag
+``sha256-<hex>`` holding an OCI index of the referrers; hoist maintains it when a store did not index a
+manifest's subject itself (no ``OCI-Subject`` answer).
+"""
+
+from __future__ import annotations
+
+import json
+
+from hoist.digest import Digest
+from hoist.errors import NotFound
+from hoist.manifest import OCI_INDEX, Descriptor, Manifest, parse_manifest
+from hoist.store.base import Store
+
+
+def list_referrers(store: Store, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
+    native = store.referrers(subject, artifact_type)
+    if native is not None:
+        return native
+    try:
+        index = store.get_manifest(subject.fallback_tag)
+    except NotFound:
+        return []
+    found = list(parse_manifest(index).children)
+    return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
+
+
+def attach_referrer(store: Store, subject: Digest, descriptor: Descriptor) -> None:
+    """Add ``descriptor`` to the fallback index of ``subject`` (a no-op when already listed)."""
+    tag = subject.fallback_tag
+    try:
+        current = store.get_manifest(tag)
+        doc = json.loads(current.raw)
+    except NotFound:
+        doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    entries = [e for e in doc.get("manifests", []) if isinstance(e, dict)]
+    if any(e.get("digest") == str(descriptor.digest) for e in entries):
+        return
+    entries.append(descriptor.to_json())
+    doc["manifests"] = entries
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    store.put_manifest(Manifest(raw, OCI_INDEX, Digest.of(raw)), tag=tag)
+
+
+def subject_descriptor(manifest: Manifest) -> Descriptor:
+    """The descriptor a referrers index lists for ``manifest`` (artifact type and annotations included)."""
+    parsed = parse_manifest(manifest)
+    return Descriptor(
+        manifest.media_type,
+        manifest.digest,
+        len(manifest.raw),
+        artifact_type=parsed.artifact_type,
+        annotations=parsed.annotations,
+    )

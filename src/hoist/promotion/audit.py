@@ -1,0 +1,150 @@
+"""``audit verify``: the ledger's chain is whole and untampered, and what it records still exists."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from hoist.digest import Digest
+from hoist.errors import HoistError, IntegrityError, NotFound
+from hoist.promotion.config import Environment
+from hoist.promotion.ledger import Ledger
+from hoist.promotion.record import Entry
+from hoist.store.base import Store
+
+
+@dataclass
+class Finding:
+    severity: str  # "error" or "warning"
+    seq: int | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"severity": self.severity, "seq": self.seq, "message": self.message}
+
+
+@dataclass
+class Audit:
+    environment: str
+    reference: str
+    records: int = 0
+    head: str | None = None
+    digests_checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def error(self, seq: int | None, message: str) -> None:
+        self.findings.append(Finding("error", seq, message))
+
+    def warn(self, seq: int | None, message: str) -> None:
+        self.findings.append(Finding("warning", seq, message))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "reference": self.reference,
+            "ok": self.ok,
+            "records": self.records,
+            "head": self.head,
+            "digests_checked": self.digests_checked,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def audit(store: Store, env: Environment, *, jobs: int = 8) -> Audit:
+    """Walk every record from the head back to the first and check each link, copy and digest."""
+    result = Audit(environment=env.name, reference=str(env.image))
+    ledger = Ledger(store, env.name)
+    copies: dict[Digest, list[tuple[int, str]]] = {}
+    seen: list[Entry] = []
+    expected_seq: int | None = None
+    try:
+        for entry, window in ledger.walk():
+            record = entry.record
+            if not seen:
+                result.head = str(entry.manifest)
+            if record.environment != env.name:
+                result.error(record.seq, f"record {entry.manifest} belongs to {record.environment!r}")
+            if expected_seq is not None and record.seq != expected_seq:
+                result.error(
+                    record.seq,
+                    f"sequence jumps to {record.seq}, expected {expected_seq}: a record is missing",
+                )
+            expected_seq = record.seq - 1
+            for copy in window:
+                copies.setdefault(copy.manifest, []).append((record.seq, copy.record.canonical()))
+            seen.append(entry)
+    except NotFound as exc:
+        after = seen[-1].record.seq if seen else None
+        result.error(after, f"the chain is broken after seq {after}: a record was deleted ({exc})")
+    except IntegrityError as exc:
+        after = seen[-1].record.seq if seen else None
+        result.error(after, f"the record before seq {after} was altered: {exc}")
+    result.records = len(seen)
+    if not seen:
+        result.warn(None, f"{env.name} has no ledger in {store.location}")
+        return result
+    if expected_seq not in (0, None) and seen[-1].record.previous_record is None:
+        result.error(seen[-1].record.seq, f"the first record has seq {seen[-1].record.seq}, expected 1")
+    by_digest = {entry.manifest: entry for entry in seen}
+    for manifest, holders in copies.items():
+        entry = by_digest.get(manifest)
+        if entry is None:
+            continue
+        actual = entry.record.canonical()
+        for holder_seq, copy in holders:
+            if copy != actual:
+                result.error(
+                    entry.record.seq,
+                    f"record seq {entry.record.seq} differs from the copy kept in seq {holder_seq}: altered",
+                )
+    _check_digests(store, env, seen, result, jobs)
+    return result
+
+
+def _check_digests(store: Store, env: Environment, entries: list[Entry], result: Audit, jobs: int) -> None:
+    pruned: set[str] = set()
+    for entry in entries:
+        if entry.record.kind == "prune":
+            pruned.update(entry.record.details.get("digests", []))
+    digests = sorted({e.record.digest for e in entries})
+    result.digests_checked = len(digests)
+
+    def exists(digest: str) -> bool:
+        try:
+            return store.head_manifest(Digest.parse(digest)) is not None
+        except HoistError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hoist-audit") as pool:
+        present = dict(zip(digests, pool.map(exists, digests), strict=True))
+        history = [
+            (e, e.record.history_tag) for e in entries if e.record.kind == "promote" and e.record.history_tag
+        ]
+        tags = list(pool.map(lambda item: store.head_manifest(item[1]), history))
+    for digest, ok in present.items():
+        if ok:
+            continue
+        seqs = ", ".join(str(e.record.seq) for e in reversed(entries) if e.record.digest == digest)
+        if digest in pruned:
+            result.warn(None, f"{digest} (seq {seqs}) was pruned and is gone")
+        else:
+            result.error(None, f"{digest} recorded in seq {seqs} no longer exists in {store.location}")
+    for (entry, tag), found in zip(history, tags, strict=True):
+        if found is not None and str(found.digest) != entry.record.digest:
+            result.error(
+                entry.record.seq, f"history tag {tag} points at {found.digest}, not {entry.record.digest}"
+            )
+    current = entries[0].record.current
+    tag = store.head_manifest(env.tag)
+    if any(e.record.kind in ("promote", "rollback") for e in entries) and (
+        tag is None or str(tag.digest) != current
+    ):
+        result.warn(
+            entries[0].record.seq,
+            f"drift: {env.tag} points at {tag.digest if tag else 'nothing'}, the ledger says {current}",
+        )

@@ -1,0 +1,324 @@
+"""``hoist.toml``: environments, where each promotes from, its tags, gates, deploy target and health checks.
+
+::
+
+    [environments.staging]
+    image = "ghcr.io/username/dotca:staging"
+
+    [environments.production]
+    image = "ghcr.io/username/dotca:main"
+    from = "staging"
+    tags = ["latest", "sha-{git_sha:.7}", "{date}"]
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hoist.errors import ConfigError, HoistError
+from hoist.promotion.schema import Table
+from hoist.promotion.templates import check_template
+from hoist.ref import Reference, parse_reference
+
+CONFIG_NAME = "hoist.toml"
+DEFAULT_HISTORY_TAG = "{tag}-{seq:04}"
+_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+GATE_NAMES = ("deployed", "tests", "signature", "scan")
+SEVERITIES = ("none", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthConfig:
+    url: str | None = None
+    tcp: str | None = None
+    container: bool | None = None
+    """Use the container's own HEALTHCHECK: True, False, or None for 'when it has one'."""
+    expect_status: tuple[int, ...] = ()
+    body: str | None = None
+    timeout: float = 60.0
+    interval: float = 1.0
+    successes: int = 1
+    request_timeout: float = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployConfig:
+    target: str
+    host: str | None = None
+    container: str | None = None
+    ports: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    volumes: tuple[str, ...] = ()
+    network: str | None = None
+    command: tuple[str, ...] = ()
+    run: str | None = None
+    timeout: float = 600.0
+    workdir: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatesConfig:
+    require: tuple[str, ...] = ()
+    deployed_environment: str | None = None
+    tests_environment: str | None = None
+    tests_max_age: float | None = None
+    signature_keys: tuple[Path, ...] = ()
+    scan_max_severity: str = "high"
+    scan_max_age: float | None = None
+    sign_with: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    name: str
+    image: Reference
+    source: str | None = None
+    tags: tuple[str, ...] = ()
+    history_tag: str = DEFAULT_HISTORY_TAG
+    gates: GatesConfig = GatesConfig()
+    deploy: DeployConfig | None = None
+    health: HealthConfig | None = None
+    signing_key: Path | None = None
+
+    @property
+    def tag(self) -> str:
+        assert self.image.tag is not None
+        return self.image.tag
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    path: Path
+    environments: dict[str, Environment]
+    insecure: frozenset[str] = frozenset()
+    ca_file: Path | None = None
+
+    def environment(self, name: str) -> Environment:
+        env = self.environments.get(name)
+        if env is None:
+            known = ", ".join(self.environments) or "none"
+            raise ConfigError(f"unknown environment {name!r} in {self.path} (environments: {known})")
+        return env
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    candidate = (cwd or Path.cwd()) / CONFIG_NAME
+    if not candidate.is_file():
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {candidate.parent}: create one with 'hoist init' or pass --config PATH"
+        )
+    return candidate
+
+
+def load_config(path: Path) -> Config:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    top = Table(path, "", data)
+    top.check_keys(["environments", "settings"])
+    base = path.parent
+    settings = top.table("settings")
+    insecure: frozenset[str] = frozenset()
+    ca_file = None
+    default_history = DEFAULT_HISTORY_TAG
+    if settings is not None:
+        settings.check_keys(["insecure", "ca_file", "history_tag"])
+        insecure = frozenset(settings.strings("insecure"))
+        ca_text = settings.string("ca_file")
+        ca_file = _relative(base, ca_text) if ca_text else None
+        default_history = _template(settings, "history_tag", DEFAULT_HISTORY_TAG)
+    envs_table = top.table("environments", required=True)
+    assert envs_table is not None
+    environments: dict[str, Environment] = {}
+    for name, table in envs_table.tables():
+        if not _ENV_NAME.match(name):
+            raise envs_table.fail(name, "environment names are lowercase letters, digits, '-' and '_'")
+        environments[name] = _environment(name, table, base, default_history)
+    if not environments:
+        raise top.fail("environments", "define at least one [environments.NAME] table")
+    for env in environments.values():
+        _check_links(env, environments, envs_table)
+    return Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file)
+
+
+def _relative(base: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _template(table: Table, key: str, default: str) -> str:
+    value = table.string(key, default=default)
+    assert value is not None
+    try:
+        check_template(value)
+    except HoistError as exc:
+        raise table.fail(key, str(exc)) from exc
+    return value
+
+
+def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
+    table.check_keys(["image", "from", "tags", "history_tag", "require", "gates", "deploy", "health"])
+    image_text = table.req_string("image")
+    try:
+        image = parse_reference(image_text)
+    except HoistError as exc:
+        raise table.fail("image", f"{exc}") from exc
+    if image.digest is not None or image.tag is None:
+        raise table.fail("image", "expected a reference with a tag, such as ghcr.io/owner/app:production")
+    tags = table.strings("tags")
+    for index, tag in enumerate(tags):
+        try:
+            check_template(tag)
+        except HoistError as exc:
+            raise table.fail(f"tags[{index}]", str(exc)) from exc
+    return Environment(
+        name=name,
+        image=image,
+        source=table.string("from"),
+        tags=tuple(tags),
+        history_tag=_template(table, "history_tag", default_history),
+        gates=_gates(table, base),
+        deploy=_deploy(table.table("deploy"), base),
+        health=_health(table.table("health")),
+    )
+
+
+def _gates(env: Table, base: Path) -> GatesConfig:
+    require = env.strings("require")
+    for index, gate in enumerate(require):
+        if gate not in GATE_NAMES:
+            raise env.fail(
+                f"require[{index}]", f"unknown gate {gate!r} (expected one of: {', '.join(GATE_NAMES)})"
+            )
+    table = env.table("gates")
+    if table is None:
+        return GatesConfig(require=tuple(require))
+    table.check_keys([*GATE_NAMES, "sign_with"])
+    kwargs: dict[str, object] = {}
+    deployed = table.table("deployed")
+    if deployed is not None:
+        deployed.check_keys(["environment"])
+        kwargs["deployed_environment"] = deployed.string("environment")
+    tests = table.table("tests")
+    if tests is not None:
+        tests.check_keys(["environment", "max_age"])
+        kwargs["tests_environment"] = tests.string("environment")
+        kwargs["tests_max_age"] = tests.duration("max_age", default=None)
+    signature = table.table("signature")
+    if signature is not None:
+        signature.check_keys(["keys"])
+        kwargs["signature_keys"] = tuple(_relative(base, k) for k in signature.strings("keys"))
+        if not kwargs["signature_keys"]:
+            raise signature.fail("keys", "list at least one public key file")
+    scan = table.table("scan")
+    if scan is not None:
+        scan.check_keys(["max_severity", "max_age"])
+        severity = (scan.string("max_severity", default="high") or "high").lower()
+        if severity not in SEVERITIES:
+            raise scan.fail("max_severity", f"expected one of: {', '.join(SEVERITIES)}")
+        kwargs["scan_max_severity"] = severity
+        kwargs["scan_max_age"] = scan.duration("max_age", default=None)
+    sign_with = table.string("sign_with")
+    if sign_with:
+        kwargs["sign_with"] = _relative(base, sign_with)
+    return GatesConfig(require=tuple(require), **kwargs)  # type: ignore[arg-type]
+
+
+def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
+    if table is None:
+        return None
+    target = table.req_string("target")
+    if target == "docker":
+        table.check_keys(
+            ["target", "host", "container", "ports", "env", "volumes", "network", "command", "timeout"]
+        )
+        container = table.req_string("container")
+        return DeployConfig(
+            target=target,
+            host=table.string("host"),
+            container=container,
+            ports=tuple(table.strings("ports")),
+            env=table.mapping("env"),
+            volumes=tuple(table.strings("volumes")),
+            network=table.string("network"),
+            command=tuple(table.strings("command")),
+            timeout=table.duration("timeout", default=600.0) or 600.0,
+        )
+    if target == "command":
+        table.check_keys(["target", "run", "env", "timeout", "workdir"])
+        workdir = table.string("workdir")
+        return DeployConfig(
+            target=target,
+            run=table.req_string("run"),
+            env=table.mapping("env"),
+            timeout=table.duration("timeout", default=600.0) or 600.0,
+            workdir=_relative(base, workdir) if workdir else base,
+        )
+    raise table.fail("target", 'expected "docker" or "command"')
+
+
+def _health(table: Table | None) -> HealthConfig | None:
+    if table is None:
+        return None
+    table.check_keys(
+        [
+            "url",
+            "tcp",
+            "container",
+            "expect_status",
+            "body",
+            "timeout",
+            "interval",
+            "successes",
+            "request_timeout",
+        ]
+    )
+    statuses = table.data.get("expect_status", [])
+    if isinstance(statuses, int):
+        statuses = [statuses]
+    if not isinstance(statuses, list) or not all(isinstance(s, int) and 100 <= s <= 599 for s in statuses):
+        raise table.fail("expect_status", "expected an HTTP status code or a list of them")
+    container = table.data.get("container")
+    if container is not None and not isinstance(container, bool):
+        raise table.fail("container", "expected true or false")
+    url = table.string("url")
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise table.fail("url", "expected an http:// or https:// URL")
+    health = HealthConfig(
+        url=url,
+        tcp=table.string("tcp"),
+        container=container,
+        expect_status=tuple(statuses),
+        body=table.string("body"),
+        timeout=table.duration("timeout", default=60.0) or 60.0,
+        interval=table.duration("interval", default=1.0) or 1.0,
+        successes=table.integer("successes", default=1, minimum=1),
+        request_timeout=table.duration("request_timeout", default=5.0) or 5.0,
+    )
+    if health.url is None and health.tcp is None and health.container is not True:
+        raise table.fail(None, "give url, tcp, or container = true")
+    return health
+
+
+def _check_links(env: Environment, environments: dict[str, Environment], table: Table) -> None:
+    def known(name: str | None, key: str) -> None:
+        if name is not None and name not in environments:
+            raise table.fail(
+                f"{env.name}.{key}", f"no environment named {name!r} (have: {', '.join(environments)})"
+            )
+
+    known(env.source, "from")
+    known(env.gates.deployed_environment, "gates.deployed.environment")
+    known(env.gates.tests_environment, "gates.tests.environment")
+    if env.source == env.name:
+        raise table.fail(f"{env.name}.from", "an environment cannot promote from itself")

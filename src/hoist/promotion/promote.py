@@ -1,0 +1,271 @@
+"""Promote: the digest one environment has, copied by digest to the next, tagged, verified and recorded.
+
+Order (each step only after the one before succeeded):
+resolve FROM once → read TO's ledger → gates → copy by digest (no tags yet) → write the record →
+move TO's tag and extra tags, read them back → confirm the record survived any race → converge the
+tag on the ledger's head → the immutable history tag → list the record under the image's referrers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from hoist.digest import Digest
+from hoist.errors import InputError, NotFound
+from hoist.manifest import Manifest
+from hoist.ops.copy import CopyObserver, CopyOptions, CopyResult, copy_image, write_tags
+from hoist.ops.resolve import resolve
+from hoist.promotion.config import Config, Environment
+from hoist.promotion.ledger import Appended, Ledger, View
+from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
+from hoist.promotion.record import Record
+from hoist.promotion.templates import TemplateContext, render_tag
+from hoist.store.base import Store
+from hoist.store.session import Session
+
+
+class Timer:
+    """Wall time per stage, in seconds."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._started = time.monotonic()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.monotonic() - started, 4)
+
+    @property
+    def total(self) -> float:
+        return round(time.monotonic() - self._started, 4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromoteOptions:
+    digest: Digest | None = None
+    reason: str | None = None
+    force: bool = False
+    dry_run: bool = False
+    jobs: int = 8
+
+
+@dataclass
+class PromoteResult:
+    source: str
+    environment: str
+    reference: str
+    digest: Digest
+    previous_digest: str | None
+    noop: bool = False
+    dry_run: bool = False
+    seq: int | None = None
+    tags: list[str] = field(default_factory=list)
+    history_tag: str | None = None
+    record: str | None = None
+    copy: CopyResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    forced: bool = False
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "source": self.source,
+            "reference": self.reference,
+            "digest": str(self.digest),
+            "previous_digest": self.previous_digest,
+            "noop": self.noop,
+            "dry_run": self.dry_run,
+            "seq": self.seq,
+            "tags": self.tags,
+            "history_tag": self.history_tag,
+            "record": self.record,
+            "forced": self.forced,
+            "reason": self.reason,
+            "gates": self.gates,
+            "copy": self.copy.to_json() if self.copy else None,
+            "timings": self.timings,
+        }
+
+
+GateCheck = Callable[[Manifest], list[dict[str, Any]]]
+
+
+def promote(
+    config: Config,
+    session: Session,
+    source_name: str,
+    target_name: str,
+    *,
+    options: PromoteOptions = PromoteOptions(),
+    gates: GateCheck | None = None,
+    observer: CopyObserver | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PromoteResult:
+    timer = Timer()
+    source_env = config.environment(source_name)
+    target = config.environment(target_name)
+    if target.source is not None and target.source != source_name and not options.force:
+        raise InputError(
+            f"{target_name} promotes from {target.source} (its 'from' in {config.path}), not {source_name}: "
+            "use --force to promote anyway"
+        )
+    source = session.open(source_env.image)
+    destination = session.open(target.image, push=not options.dry_run)
+    with timer.stage("resolve"):
+        manifest = _resolve(source, source_env, options.digest)
+        ledger = Ledger(destination, target.name)
+        view = ledger.read()
+    result = PromoteResult(
+        source=str(source_env.image),
+        environment=target.name,
+        reference=str(target.image),
+        digest=manifest.digest,
+        previous_digest=view.current,
+        dry_run=options.dry_run,
+        forced=options.force,
+        reason=options.reason,
+    )
+    if view.current == str(manifest.digest) and not options.force:
+        current = destination.head_manifest(target.tag)
+        if current is not None and current.digest == manifest.digest:
+            result.noop = True
+            result.seq = view.entries[0].record.current_seq if view.entries else None
+            result.timings = {**timer.stages, "total": timer.total}
+            return result
+    if gates is not None:
+        with timer.stage("gates"):
+            result.gates = gates(manifest)
+    extra = _render_extra(target, manifest.digest, view.next_seq, environ)
+    with timer.stage("copy"):
+        result.copy = copy_image(
+            source=source,
+            destination=destination,
+            source_ref=source_env.image,
+            destination_ref=target.image.with_digest(manifest.digest),
+            manifest=manifest,
+            observer=observer,
+            options=CopyOptions(dry_run=options.dry_run, jobs=options.jobs),
+        )
+    tags = [target.tag, *[t for t in extra if t != target.tag]]
+    result.tags = tags
+    if options.dry_run:
+        result.seq = view.next_seq
+        result.history_tag = _history_tag(target, manifest.digest, view.next_seq, environ)
+        result.timings = {**timer.stages, "total": timer.total}
+        return result
+
+    def build(current: View) -> Record:
+        return Record(
+            seq=current.next_seq,
+            environment=target.name,
+            kind="promote",
+            digest=str(manifest.digest),
+            media_type=manifest.media_type,
+            size=len(manifest.raw),
+            current=str(manifest.digest),
+            current_seq=current.next_seq,
+            previous_digest=current.current,
+            previous_record=str(current.head.manifest) if current.head else None,
+            source={
+                "environment": source_env.name,
+                "reference": str(source_env.image),
+                "digest": str(manifest.digest),
+            },
+            tags=tags,
+            history_tag=_history_tag(target, manifest.digest, current.next_seq, environ),
+            actor=actor(environ),
+            time=timestamp(),
+            reason=options.reason,
+            forced=options.force,
+            git=git_info(environ),
+            ci=ci_info(environ),
+            timings=dict(timer.stages),
+            gates=result.gates or None,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(options.jobs, 4), thread_name_prefix="hoist-tags") as pool:
+
+        def move_tags() -> None:
+            with timer.stage("tags"):
+                write_tags(destination, manifest, tags, pool, write_manifest=False)
+
+        with timer.stage("ledger"):
+            appended = ledger.append(build, view=view, between=move_tags)
+        finish(destination, ledger, appended, target, manifest, pool, timer)
+    record = appended.entry.record
+    result.seq = record.seq
+    result.history_tag = record.history_tag
+    result.record = str(appended.entry.manifest)
+    result.timings = {**timer.stages, "total": timer.total}
+    return result
+
+
+def finish(
+    store: Store,
+    ledger: Ledger,
+    appended: Appended,
+    env: Environment,
+    manifest: Manifest,
+    pool: ThreadPoolExecutor,
+    timer: Timer,
+) -> None:
+    """After a record is confirmed: converge the tag on the ledger's head, history tag, referrers."""
+    head = appended.view.head
+    with timer.stage("verify"):
+        if (
+            head is not None
+            and head.manifest != appended.entry.manifest
+            and head.record.current != str(manifest.digest)
+        ):
+            newest = store.get_manifest(Digest.parse(head.record.current))  # a later promotion won the tag
+            write_tags(store, newest, [env.tag], pool, write_manifest=False)
+        history = appended.entry.record.history_tag
+        if history:
+            write_tags(store, manifest, [history], pool, write_manifest=False)
+    with timer.stage("referrers"):
+        ledger.index(appended)
+
+
+def _resolve(store: Store, env: Environment, digest: Digest | None) -> Manifest:
+    if digest is None:
+        return resolve(store, env.image)
+    try:
+        return store.get_manifest(digest)
+    except NotFound as exc:
+        raise InputError(
+            f"{digest} is not in {env.name}'s repository {store.location}: check the digest"
+        ) from exc
+
+
+def _context(
+    env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None
+) -> TemplateContext:
+    context = TemplateContext(digest=str(digest), seq=seq, tag=env.tag, environment=env.name)
+    if environ is not None:
+        context.environ = environ
+    return context
+
+
+def _render_extra(env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None) -> list[str]:
+    context = _context(env, digest, seq, environ)
+    rendered: list[str] = []
+    for template in env.tags:
+        tag = render_tag(template, context)
+        if tag not in rendered:
+            rendered.append(tag)
+    return rendered
+
+
+def _history_tag(env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None) -> str:
+    return render_tag(env.history_tag, _context(env, digest, seq, environ))
