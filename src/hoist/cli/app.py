@@ -142,7 +142,9 @@ def run(argv: list[str] | None = None) -> int:
     verbose = "--verbose" in args or "-v" in args
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="hoist", standalone_mode=False)
+        returned = command.main(args=args, prog_name="hoist", standalone_mode=False)
+        if isinstance(returned, int):  # an Exit raised inside a command comes back as its code
+            return returned
     except typer.Exit as done:
         return int(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -24,8 +24,8 @@ def parse_platform(text: str) -> Platform | None:
 
 
 def copy(
-    src: Annotated[str, typer.Argument(help="Source: registry reference or oci:PATH[:TAG|@DIGEST].")],
-    dst: Annotated[str, typer.Argument(help="Destination: registry reference or oci:PATH[:TAG].")],
+    src: Annotated[str, typer.Argument(metavar="SRC", help="Source: registry reference or oci:PATH[:TAG|@DIGEST].")],
+    dst: Annotated[str, typer.Argument(metavar="DST", help="Destination: registry reference or oci:PATH[:TAG].")],
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="Extra tag at the destination (repeatable).")
     ] = None,

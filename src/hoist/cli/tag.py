@@ -11,7 +11,7 @@ from hoist.ops.copy import CopyOptions, copy_image
 
 
 def tag(
-    ref: Annotated[str, typer.Argument(help="The image: registry reference or oci:PATH:TAG.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The image: registry reference or oci:PATH:TAG.")],
     tags: Annotated[list[str], typer.Argument(metavar="TAG...", help="Tags to point at REF's digest.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hoist.digest import Digest, Hasher
-from hoist.errors import DigestMismatch, NotFound, ReferenceNotFound, TransportError, UnsupportedManifest
-from hoist.manifest import OCI_INDEX, Descriptor, Manifest, sniff_media_type
+from hoist.errors import DigestMismatch, ManifestTooLarge, NotFound, ReferenceNotFound, TransportError, UnsupportedManifest
+from hoist.manifest import MAX_MANIFEST_BYTES, OCI_INDEX, Descriptor, Manifest, sniff_media_type
 from hoist.ref import LayoutRef, Reference
 from hoist.store.base import BlobSource, BytesBlobSource, Progress
 
@@ -121,10 +121,14 @@ class OCILayoutStore:
                 raise NotFound(f"manifest oci:{self.path}:{reference}: no such tag in the layout")
             digest = Digest.parse(str(entry.get("digest")))
             media_type = entry.get("mediaType")
+        path = self._blob_path(digest)
         try:
-            raw = self._blob_path(digest).read_bytes()
+            size = path.stat().st_size
         except FileNotFoundError as exc:
             raise NotFound(f"manifest oci:{self.path}@{digest}: not in the layout") from exc
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(f"manifest oci:{self.path}@{digest}: {size} bytes is over the 4 MiB limit")
+        raw = path.read_bytes()
         digest.verify(raw, f"manifest oci:{self.path}@{digest}")
         return Manifest(raw, media_type or sniff_media_type(raw), digest)
 
