@@ -1,4 +1,4 @@
-"""Credentials from docker's and containers' files, Basic and Bearer token auth, TLS, against real registries."""
+"""Credentials from docker's and containers' files, Basic and token auth, and TLS, on real registries."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def docker_config(directory: Path, registry: RunningRegistry, password: str | No
 def seed(seeded: Seeded, registry: RunningRegistry, repo: str) -> str:
     target = f"{registry.host}/{repo}:v1"
     skopeo_copy(
-        f"docker://{seeded.ref('index')}", f"docker://{target}", src_tls_verify=False,
+        f"docker://{seeded.ref('index')}",
+        f"docker://{target}",
+        src_tls_verify=False,
         dest_creds=(registry.username, registry.password) if registry.username else None,
         dest_cert_dir=registry.ca_file.parent if registry.ca_file else None,
         dest_tls_verify=False if registry.ca_file is None else None,
@@ -33,7 +35,11 @@ def seed(seeded: Seeded, registry: RunningRegistry, repo: str) -> str:
 
 
 def test_htpasswd_registry_with_docker_config(
-    hoist: Hoist, seeded: Seeded, auth_registry: RunningRegistry, unique_repo: str, tmp_path: Path,
+    hoist: Hoist,
+    seeded: Seeded,
+    auth_registry: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     anonymous = hoist("copy", seeded.ref("single"), f"{auth_registry.host}/{unique_repo}:prod")
@@ -42,15 +48,24 @@ def test_htpasswd_registry_with_docker_config(
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "docker", auth_registry)))
     result = hoist.ok("copy", seeded.ref("single"), f"{auth_registry.host}/{unique_repo}:prod", "--json").json
     assert result["digest"] == seeded.images.single.digest
-    assert skopeo_digest(
-        f"docker://{auth_registry.host}/{unique_repo}:prod", creds=(auth_registry.username, auth_registry.password),
-        tls_verify=False,
-    ) == seeded.images.single.digest
+    assert (
+        skopeo_digest(
+            f"docker://{auth_registry.host}/{unique_repo}:prod",
+            creds=(auth_registry.username, auth_registry.password),
+            tls_verify=False,
+        )
+        == seeded.images.single.digest
+    )
 
 
 def test_wrong_password_is_a_one_line_error_without_the_password(
-    hoist: Hoist, seeded: Seeded, auth_registry: RunningRegistry, token_registry: RunningRegistry, unique_repo: str,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    hoist: Hoist,
+    seeded: Seeded,
+    auth_registry: RunningRegistry,
+    token_registry: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wrong = "Wr0ng-Pa55word-xyz"
     for registry in (auth_registry, token_registry):
@@ -64,7 +79,11 @@ def test_wrong_password_is_a_one_line_error_without_the_password(
 
 
 def test_one_token_covers_pull_and_push_for_a_mount(
-    hoist: Hoist, seeded: Seeded, token_registry: RunningRegistry, unique_repo: str, tmp_path: Path,
+    hoist: Hoist,
+    seeded: Seeded,
+    token_registry: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = seed(seeded, token_registry, f"{unique_repo}-src")
@@ -85,7 +104,11 @@ def test_one_token_covers_pull_and_push_for_a_mount(
 
 
 def test_identity_token_from_docker_config_uses_the_refresh_grant(
-    hoist: Hoist, seeded: Seeded, token_registry: RunningRegistry, unique_repo: str, tmp_path: Path,
+    hoist: Hoist,
+    seeded: Seeded,
+    token_registry: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import httpx
@@ -94,13 +117,29 @@ def test_identity_token_from_docker_config_uses_the_refresh_grant(
     assert server is not None
     answer = httpx.post(
         server.realm,
-        data={"grant_type": "password", "username": token_registry.username, "password": token_registry.password,
-              "service": server.service, "client_id": "test", "access_type": "offline"},
+        data={
+            "grant_type": "password",
+            "username": token_registry.username,
+            "password": token_registry.password,
+            "service": server.service,
+            "client_id": "test",
+            "access_type": "offline",
+        },
     ).json()
     config = tmp_path / "docker"
     config.mkdir()
-    (config / "config.json").write_text(json.dumps({"auths": {token_registry.host: {
-        "auth": base64.b64encode(b"<token>:").decode(), "identitytoken": answer["refresh_token"]}}}))
+    (config / "config.json").write_text(
+        json.dumps(
+            {
+                "auths": {
+                    token_registry.host: {
+                        "auth": base64.b64encode(b"<token>:").decode(),
+                        "identitytoken": answer["refresh_token"],
+                    }
+                }
+            }
+        )
+    )
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     server.clear()
     hoist.ok("copy", seeded.ref("single"), f"{token_registry.host}/{unique_repo}:prod")
@@ -108,20 +147,28 @@ def test_identity_token_from_docker_config_uses_the_refresh_grant(
     assert answer["refresh_token"] not in json.dumps([r.__dict__ for r in server.requests])
 
 
-def test_tls_registry_needs_its_ca(hoist: Hoist, seeded: Seeded, tls_registry: RunningRegistry, unique_repo: str) -> None:
+def test_tls_registry_needs_its_ca(
+    hoist: Hoist, seeded: Seeded, tls_registry: RunningRegistry, unique_repo: str
+) -> None:
     destination = f"{tls_registry.host}/{unique_repo}:prod"
     untrusted = hoist("copy", seeded.ref("single"), destination)
     assert untrusted.code == 1
     assert "--ca-file" in untrusted.err and "Traceback" not in untrusted.err
     assert tls_registry.ca_file is not None
-    result = hoist.ok("--ca-file", str(tls_registry.ca_file), "copy", seeded.ref("single"), destination, "--json").json
+    result = hoist.ok(
+        "--ca-file", str(tls_registry.ca_file), "copy", seeded.ref("single"), destination, "--json"
+    ).json
     assert result["digest"] == seeded.images.single.digest
     insecure = hoist.ok("--insecure", tls_registry.host, "inspect", destination, "--json").json
     assert insecure["digest"] == seeded.images.single.digest
 
 
 def test_registry_auth_file_from_containers(
-    hoist: Hoist, seeded: Seeded, auth_registry: RunningRegistry, unique_repo: str, tmp_path: Path,
+    hoist: Hoist,
+    seeded: Seeded,
+    auth_registry: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     authfile = tmp_path / "auth.json"

@@ -64,7 +64,9 @@ def test_unreachable_registry_exits_1(hoist: Hoist, tmp_path: Path) -> None:
 
 def test_destination_digest_must_match(hoist: Hoist, seeded: Seeded, tmp_path: Path) -> None:
     wrong = "sha256:" + "1" * 64
-    one_line(hoist("copy", seeded.ref("single"), f"oci:{tmp_path}/out@{wrong}"), 2, "never changes the digest")
+    one_line(
+        hoist("copy", seeded.ref("single"), f"oci:{tmp_path}/out@{wrong}"), 2, "never changes the digest"
+    )
 
 
 def _layout_with(tmp_path: Path, manifest: bytes, media_type: str) -> str:
@@ -73,8 +75,12 @@ def _layout_with(tmp_path: Path, manifest: bytes, media_type: str) -> str:
     digest = hashlib.sha256(manifest).hexdigest()
     (layout / "blobs" / "sha256" / digest).write_bytes(manifest)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    entry = {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(manifest),
-             "annotations": {"org.opencontainers.image.ref.name": "v1"}}
+    entry = {
+        "mediaType": media_type,
+        "digest": f"sha256:{digest}",
+        "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "v1"},
+    }
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
     return f"oci:{layout}:v1"
 
@@ -87,15 +93,27 @@ def test_schema1_is_refused(hoist: Hoist, tmp_path: Path) -> None:
 
 def test_manifest_over_4_mib(hoist: Hoist, tmp_path: Path, fault_proxy: FaultProxy, unique_repo: str) -> None:
     huge = b'{"schemaVersion":2,"layers":[],"x":"' + b"a" * (4 * 1024 * 1024) + b'"}'
-    one_line(hoist("inspect", _layout_with(tmp_path, huge, "application/vnd.oci.image.manifest.v1+json")), 1, "4 MiB")
-    fault_proxy.add_fault(Fault(
-        "status", method="GET", path_regex="/manifests/", status=200, body=huge,
-        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-    ))
+    one_line(
+        hoist("inspect", _layout_with(tmp_path, huge, "application/vnd.oci.image.manifest.v1+json")),
+        1,
+        "4 MiB",
+    )
+    fault_proxy.add_fault(
+        Fault(
+            "status",
+            method="GET",
+            path_regex="/manifests/",
+            status=200,
+            body=huge,
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+    )
     one_line(hoist("inspect", f"{fault_proxy.host}/{unique_repo}:v1"), 1, "4 MiB")
 
 
-def test_registry_answering_other_content(hoist: Hoist, seeded: Seeded, fault_proxy: FaultProxy, unique_repo: str) -> None:
+def test_registry_answering_other_content(
+    hoist: Hoist, seeded: Seeded, fault_proxy: FaultProxy, unique_repo: str
+) -> None:
     upstream = f"{fault_proxy.upstream[0]}:{fault_proxy.upstream[1]}"
     hoist.ok("copy", seeded.ref("single"), f"{upstream}/{unique_repo}:v1")
     fault_proxy.add_fault(Fault("flip", method="GET", path_regex="/manifests/", offset=30))

@@ -11,7 +11,14 @@ from tests.infra.registry import RunningRegistry
 from tests.infra.skopeo import skopeo_copy, skopeo_digest, skopeo_inspect_raw
 from tests.support import KINDS, Hoist, Seeded
 
-CASES = ["retag", "cross-repo", "cross-registry", "layout-to-registry", "registry-to-layout", "layout-to-layout"]
+CASES = [
+    "retag",
+    "cross-repo",
+    "cross-registry",
+    "layout-to-registry",
+    "registry-to-layout",
+    "layout-to-layout",
+]
 
 
 def _endpoints(
@@ -22,12 +29,18 @@ def _endpoints(
     layout = seeded.images.layout
     if case == "retag":
         repo = f"{host}/{unique_repo}"
-        skopeo_copy(f"docker://{seeded.ref(kind)}", f"docker://{repo}:v1", src_tls_verify=False, dest_tls_verify=False)
+        skopeo_copy(
+            f"docker://{seeded.ref(kind)}", f"docker://{repo}:v1", src_tls_verify=False, dest_tls_verify=False
+        )
         return f"{repo}:v1", f"{repo}:prod", f"docker://{repo}:prod"
     if case == "cross-repo":
         return seeded.ref(kind), f"{host}/{unique_repo}:prod", f"docker://{host}/{unique_repo}:prod"
     if case == "cross-registry":
-        return seeded.ref(kind), f"{registry2.host}/{unique_repo}:prod", f"docker://{registry2.host}/{unique_repo}:prod"
+        return (
+            seeded.ref(kind),
+            f"{registry2.host}/{unique_repo}:prod",
+            f"docker://{registry2.host}/{unique_repo}:prod",
+        )
     if case == "layout-to-registry":
         return f"oci:{layout}:{kind}", f"{host}/{unique_repo}:prod", f"docker://{host}/{unique_repo}:prod"
     if case == "registry-to-layout":
@@ -38,7 +51,13 @@ def _endpoints(
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("case", CASES)
 def test_copy_keeps_the_digest(
-    case: str, kind: str, hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str, tmp_path: Path
+    case: str,
+    kind: str,
+    hoist: Hoist,
+    seeded: Seeded,
+    registry2: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
 ) -> None:
     source, destination, check = _endpoints(case, kind, seeded, registry2, unique_repo, tmp_path)
     expected = seeded.images.info(kind)
@@ -46,7 +65,9 @@ def test_copy_keeps_the_digest(
     assert result["digest"] == expected.digest
     assert result["tags"] == ["prod", "extra"]
     assert result["mode"] == {
-        "retag": "retag", "cross-repo": "mount", "cross-registry": "stream",
+        "retag": "retag",
+        "cross-repo": "mount",
+        "cross-registry": "stream",
     }.get(case, "stream")
     if case == "retag":
         assert result["requests"] == 5  # the GET, then a PUT and a read-back per tag
@@ -72,7 +93,9 @@ def test_retag_is_three_requests(hoist: Hoist, seeded: Seeded, unique_repo: str)
     assert again["requests"] == 3 and again["mode"] == "retag"
 
 
-def test_present_digest_skips_the_blobs(hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str) -> None:
+def test_present_digest_skips_the_blobs(
+    hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str
+) -> None:
     destination = f"{registry2.host}/{unique_repo}"
     hoist.ok("copy", seeded.ref("single"), f"{destination}:a")
     result = hoist.ok("copy", seeded.ref("single"), f"{destination}:b", "--json").json
@@ -93,7 +116,9 @@ def test_platform_selects_one_child(hoist: Hoist, seeded: Seeded, unique_repo: s
     assert "linux/arm64" in missing.err and "Traceback" not in missing.err
 
 
-def test_dry_run_changes_nothing(hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str) -> None:
+def test_dry_run_changes_nothing(
+    hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str
+) -> None:
     destination = f"{registry2.host}/{unique_repo}:prod"
     result = hoist.ok("copy", seeded.ref("index"), destination, "--dry-run", "--json").json
     assert result["dry_run"] is True
@@ -123,7 +148,9 @@ def test_skopeo_reads_what_hoist_wrote_and_podman_pulls_it(
 def test_inspect_shows_platforms_and_sizes(hoist: Hoist, seeded: Seeded) -> None:
     result = hoist.ok("inspect", seeded.ref("index"), "--json").json
     assert result["digest"] == seeded.images.index.digest
-    assert sorted(result["platforms"]) == sorted(["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x"])
+    assert sorted(result["platforms"]) == sorted(
+        ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x"]
+    )
     assert result["total_size"] >= seeded.images.index.size
     single = hoist.ok("inspect", seeded.ref("docker"), "--json").json
     assert len(single["images"][0]["layers"]) == 3

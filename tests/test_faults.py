@@ -21,7 +21,7 @@ UPLOAD = r"/blobs/uploads/"
 def digest_at(ref: str) -> str | None:
     try:
         return skopeo_digest(f"docker://{ref}", tls_verify=False)
-    except Exception:  # noqa: BLE001 - absent tag
+    except Exception:
         return None
 
 
@@ -61,10 +61,17 @@ RECOVERABLE_SOURCE_FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("fault", RECOVERABLE_SOURCE_FAULTS, ids=lambda f: f"{f.kind}-{f.path_regex}-{f.status}")
+@pytest.mark.parametrize(
+    "fault", RECOVERABLE_SOURCE_FAULTS, ids=lambda f: f"{f.kind}-{f.path_regex}-{f.status}"
+)
 def test_source_faults_are_retried(
-    fault: Fault, hoist: Hoist, seeded: Seeded, through_proxy: str, fault_proxy: FaultProxy,
-    registry2: RunningRegistry, unique_repo: str,
+    fault: Fault,
+    hoist: Hoist,
+    seeded: Seeded,
+    through_proxy: str,
+    fault_proxy: FaultProxy,
+    registry2: RunningRegistry,
+    unique_repo: str,
 ) -> None:
     fault_proxy.add_fault(fault)
     destination = f"{registry2.host}/{unique_repo}:prod"
@@ -87,13 +94,20 @@ def test_source_faults_are_retried(
     ids=lambda f: f"{f.kind}-{f.path_regex}",
 )
 def test_source_corruption_or_outage_fails_cleanly(
-    fault: Fault, hoist: Hoist, seeded: Seeded, through_proxy: str, fault_proxy: FaultProxy,
-    registry2: RunningRegistry, unique_repo: str,
+    fault: Fault,
+    hoist: Hoist,
+    seeded: Seeded,
+    through_proxy: str,
+    fault_proxy: FaultProxy,
+    registry2: RunningRegistry,
+    unique_repo: str,
 ) -> None:
     destination = f"{registry2.host}/{unique_repo}:prod"
     hoist.ok("copy", seeded.ref("docker"), destination)  # the tag already points at another image
     fault_proxy.add_fault(fault)
-    result = outcome(hoist, through_proxy, destination, seeded.images.single.digest, seeded.images.docker.digest)
+    result = outcome(
+        hoist, through_proxy, destination, seeded.images.single.digest, seeded.images.docker.digest
+    )
     assert result.code == 1, result
 
 
@@ -115,7 +129,9 @@ def test_destination_faults(
     destination = f"{fault_proxy.host}/{unique_repo}:prod"
     hoist.ok("copy", seeded.ref("docker"), destination)
     fault_proxy.add_fault(fault)
-    result = outcome(hoist, seeded.ref("single"), destination, seeded.images.single.digest, seeded.images.docker.digest)
+    result = outcome(
+        hoist, seeded.ref("single"), destination, seeded.images.single.digest, seeded.images.docker.digest
+    )
     assert result.code == (0 if recoverable else 1), result
 
 
@@ -125,20 +141,26 @@ def test_chunked_upload_resumes_after_a_failed_chunk(
     monkeypatch.setenv("HOIST_CHUNK_SIZE", "16k")
     destination = f"{fault_proxy.host}/{unique_repo}:prod"
     fault = fault_proxy.add_fault(Fault("reset", method="PATCH", path_regex=UPLOAD, times=1))
-    result = outcome(hoist, seeded.ref("single"), destination, seeded.images.single.digest, None, "--jobs", "1")
+    result = outcome(
+        hoist, seeded.ref("single"), destination, seeded.images.single.digest, None, "--jobs", "1"
+    )
     assert result.code == 0, result
     assert fault.fired == 1
     log = fault_proxy.requests
     posts = [r for r in log if r.method == "POST"]
     status_checks = [r for r in log if r.method == "GET" and UPLOAD in r.path]
     assert status_checks, "the failed chunk was followed by an upload status request"
-    assert len(posts) == len({b for b in seeded.images.single.blobs}), "no upload was started again"
+    assert len(posts) == len(set(seeded.images.single.blobs)), "no upload was started again"
     patches = [r for r in log if r.method == "PATCH"]
     assert len(patches) > len(posts)  # several chunks per blob
 
 
 def test_redirected_blob_and_slow_registry(
-    hoist: Hoist, seeded: Seeded, through_proxy: str, fault_proxy: FaultProxy, registry2: RunningRegistry,
+    hoist: Hoist,
+    seeded: Seeded,
+    through_proxy: str,
+    fault_proxy: FaultProxy,
+    registry2: RunningRegistry,
     unique_repo: str,
 ) -> None:
     fault_proxy.latency = 0.05

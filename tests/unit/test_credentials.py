@@ -21,11 +21,16 @@ def write(path: Path, doc: object) -> Path:
 
 
 def test_docker_config_auths(tmp_path: Path) -> None:
-    write(tmp_path / "docker" / "config.json", {"auths": {
-        "https://index.docker.io/v1/": {"auth": b64("hubuser:hubpass")},
-        "ghcr.io": {"auth": b64("gh:ghpass")},
-        "https://reg.example:5000": {"identitytoken": "idtok"},
-    }})
+    write(
+        tmp_path / "docker" / "config.json",
+        {
+            "auths": {
+                "https://index.docker.io/v1/": {"auth": b64("hubuser:hubpass")},
+                "ghcr.io": {"auth": b64("gh:ghpass")},
+                "https://reg.example:5000": {"identitytoken": "idtok"},
+            }
+        },
+    )
     resolver = CredentialResolver(environ={"DOCKER_CONFIG": str(tmp_path / "docker")})
     hub = resolver.lookup("docker.io")
     assert hub is not None and hub.username == "hubuser" and hub.secret.reveal() == "hubpass"
@@ -38,12 +43,19 @@ def test_docker_config_auths(tmp_path: Path) -> None:
 
 
 def test_auth_json_is_preferred_and_most_specific_key_wins(tmp_path: Path) -> None:
-    write(tmp_path / "auth.json", {"auths": {
-        "reg.example": {"auth": b64("broad:1111")},
-        "reg.example/team/app": {"auth": b64("narrow:2222")},
-    }})
+    write(
+        tmp_path / "auth.json",
+        {
+            "auths": {
+                "reg.example": {"auth": b64("broad:1111")},
+                "reg.example/team/app": {"auth": b64("narrow:2222")},
+            }
+        },
+    )
     write(tmp_path / ".docker" / "config.json", {"auths": {"reg.example": {"auth": b64("docker:3333")}}})
-    resolver = CredentialResolver(environ={"REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "HOME": str(tmp_path)})
+    resolver = CredentialResolver(
+        environ={"REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "HOME": str(tmp_path)}
+    )
     found = resolver.lookup("reg.example", "team/app")
     assert found is not None and found.username == "narrow"
     found = resolver.lookup("reg.example", "other")
@@ -55,21 +67,29 @@ def test_credential_helper_protocol(tmp_path: Path) -> None:
     helper.parent.mkdir()
     helper.write_text(
         "#!/bin/sh\n"
-        'read server\n'
+        "read server\n"
         'if [ "$server" = "reg.example" ]; then\n'
         '  echo \'{"ServerURL":"reg.example","Username":"helperuser","Secret":"helper-secret"}\'\n'
         "else echo 'credentials not found in native keychain'; exit 1; fi\n"
     )
     helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
-    write(tmp_path / ".docker" / "config.json", {"credHelpers": {"reg.example": "fake"}, "credsStore": "fake",
-                                                 "auths": {"other.example": {"auth": b64("o:p")}}})
+    write(
+        tmp_path / ".docker" / "config.json",
+        {
+            "credHelpers": {"reg.example": "fake"},
+            "credsStore": "fake",
+            "auths": {"other.example": {"auth": b64("o:p")}},
+        },
+    )
     env = {"HOME": str(tmp_path)}
     old = os.environ["PATH"]
     os.environ["PATH"] = f"{helper.parent}:{old}"
     try:
         resolver = CredentialResolver(environ=env)
         found = resolver.lookup("reg.example")
-        assert found is not None and found.username == "helperuser" and found.secret.reveal() == "helper-secret"
+        assert (
+            found is not None and found.username == "helperuser" and found.secret.reveal() == "helper-secret"
+        )
         fallback = resolver.lookup("other.example")  # the store says "not found": auths still count
         assert fallback is not None and fallback.username == "o"
     finally:

@@ -25,7 +25,9 @@ D = "sha256:" + "a" * 64
         ("user/app", "docker.io", "user/app", "latest", None),
     ],
 )
-def test_registry_references(text: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
+def test_registry_references(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None
+) -> None:
     ref = parse_reference(text)
     assert isinstance(ref, RegistryRef)
     assert (ref.registry, ref.repository, ref.tag) == (registry, repository, tag)
@@ -47,8 +49,18 @@ def test_docker_hub_api_host() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "app/UPPER", "ghcr.io/o/a:", "ghcr.io/o/a:-bad", "a//b", "ghcr.io/o/a@sha256:short", "a" * 300,
-     "ghcr.io/o/a@md5:" + "a" * 32, "ghcr.io/o/a:" + "t" * 129, "bad_host:x/app"],
+    [
+        "",
+        "app/UPPER",
+        "ghcr.io/o/a:",
+        "ghcr.io/o/a:-bad",
+        "a//b",
+        "ghcr.io/o/a@sha256:short",
+        "a" * 300,
+        "ghcr.io/o/a@md5:" + "a" * 32,
+        "ghcr.io/o/a:" + "t" * 129,
+        "bad_host:x/app",
+    ],
 )
 def test_invalid_references(text: str) -> None:
     with pytest.raises(InvalidReference) as info:
@@ -87,8 +99,15 @@ def test_same_repository() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1:5000", True), ("127.1.2.3", True), ("localhost:1", True), ("[::1]:5000", True),
-     ("ghcr.io", False), ("10.0.0.1:5000", False), ("registry.localhost", True)],
+    [
+        ("127.0.0.1:5000", True),
+        ("127.1.2.3", True),
+        ("localhost:1", True),
+        ("[::1]:5000", True),
+        ("ghcr.io", False),
+        ("10.0.0.1:5000", False),
+        ("registry.localhost", True),
+    ],
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback

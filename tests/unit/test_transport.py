@@ -34,7 +34,9 @@ def test_retries_503_and_429_honouring_retry_after() -> None:
 
 
 def test_gives_up_after_the_retry_budget() -> None:
-    client = make_client(lambda request: httpx.Response(500, json={"errors": [{"code": "UNKNOWN", "message": "boom"}]}))
+    client = make_client(
+        lambda request: httpx.Response(500, json={"errors": [{"code": "UNKNOWN", "message": "boom"}]})
+    )
     with pytest.raises(RegistryError) as info:
         client.request("GET", "/v2/", scopes=[], what="ping")
     assert info.value.status == 500
@@ -62,13 +64,18 @@ def test_manifest_digest_is_checked_against_what_was_asked() -> None:
     tampered = MANIFEST.replace(b"[]", b"[ ]")
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=tampered, headers={"content-type": "application/vnd.oci.image.manifest.v1+json"})
+        return httpx.Response(
+            200, content=tampered, headers={"content-type": "application/vnd.oci.image.manifest.v1+json"}
+        )
 
     with pytest.raises(DigestMismatch):
         store_for(make_client(handler)).get_manifest(digest)
 
     def lying(request: httpx.Request) -> httpx.Response:
-        headers = {"content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": str(digest)}
+        headers = {
+            "content-type": "application/vnd.oci.image.manifest.v1+json",
+            "docker-content-digest": str(digest),
+        }
         return httpx.Response(200, content=tampered, headers=headers)
 
     with pytest.raises(DigestMismatch):
@@ -87,10 +94,17 @@ def test_accept_header_lists_all_four_types() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers["accept"])
-        return httpx.Response(200, content=MANIFEST, headers={"content-type": "application/vnd.oci.image.manifest.v1+json"})
+        return httpx.Response(
+            200, content=MANIFEST, headers={"content-type": "application/vnd.oci.image.manifest.v1+json"}
+        )
 
     store_for(make_client(handler)).get_manifest("latest")
-    for media_type in ("oci.image.index", "oci.image.manifest", "manifest.list.v2", "distribution.manifest.v2"):
+    for media_type in (
+        "oci.image.index",
+        "oci.image.manifest",
+        "manifest.list.v2",
+        "distribution.manifest.v2",
+    ):
         assert media_type in seen[0]
 
 
@@ -112,7 +126,9 @@ def test_blob_redirect_drops_the_registry_authorization() -> None:
             if request.url.path == "/token":
                 return httpx.Response(200, json={"token": "T"})
             if "authorization" not in request.headers:
-                return httpx.Response(401, headers={"www-authenticate": 'Bearer realm="https://reg.example/token"'})
+                return httpx.Response(
+                    401, headers={"www-authenticate": 'Bearer realm="https://reg.example/token"'}
+                )
             return httpx.Response(307, headers={"location": "https://storage.example/blob?sig=abc"})
         return httpx.Response(200, content=blob)
 
@@ -121,7 +137,9 @@ def test_blob_redirect_drops_the_registry_authorization() -> None:
     client.request("GET", "/v2/", scopes=[Scope.pull("o/app")], what="ping", ok=(200, 307))
     from hoist.manifest import Descriptor
 
-    data = store_for(client).read_blob(Descriptor("application/octet-stream", digest, len(blob)), max_size=100)
+    data = store_for(client).read_blob(
+        Descriptor("application/octet-stream", digest, len(blob)), max_size=100
+    )
     assert data == blob
     assert seen["storage.example"] is None
     assert seen["reg.example"] == "Bearer T"  # the registry itself did get the token

@@ -6,68 +6,65 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from hoist import __version__
 from hoist.cli.context import STATE, error_line
 from hoist.errors import HoistError
 from hoist.secret import RedactingFilter, redact
 
-app = typer.Typer(
-    name="hoist",
-    help="Promote the exact container image you tested, by digest: copy, verify, tag, gate, record, deploy.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="hoist", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request and show tracebacks.")
+@click.option(
+    "--insecure",
+    "insecure",
+    multiple=True,
+    metavar="HOST",
+    envvar="HOIST_INSECURE_REGISTRIES",
+    help="Allow plain HTTP or unverified TLS for this registry host (repeatable; env: comma-separated).",
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"hoist {__version__}")
-        raise typer.Exit
-
-
-@app.callback()
-def global_options(
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log each request and show tracebacks.")
-    ] = False,
-    insecure: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--insecure",
-            metavar="HOST",
-            envvar="HOIST_INSECURE_REGISTRIES",
-            help="Allow plain HTTP or unverified TLS for this registry host (repeatable).",
-        ),
-    ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-file", envvar="HOIST_CA_FILE", help="Extra CA certificates (PEM) to trust for registries."
-        ),
-    ] = None,
-    authfile: Annotated[
-        Path | None,
-        typer.Option("--authfile", help="Read credentials only from this auth.json / config.json."),
-    ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel transfers.")] = 8,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", envvar="HOIST_CONFIG", help="Path of hoist.toml.")
-    ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="HOIST_CA_FILE",
+    help="Extra CA certificates (PEM) to trust for registries.",
+)
+@click.option(
+    "--authfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read registry credentials only from this auth.json / config.json.",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers."
+)
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="HOIST_CONFIG",
+    help="Path of hoist.toml (default: ./hoist.toml).",
+)
+def cli(
+    verbose: bool,
+    insecure: tuple[str, ...],
+    ca_file: Path | None,
+    authfile: Path | None,
+    jobs: int,
+    config: Path | None,
 ) -> None:
-    """Promote the exact container image you tested, by digest."""
+    """Promote the exact container image you tested, by digest.
+
+    REF is a registry reference (ghcr.io/owner/app:tag, 127.0.0.1:5000/app@sha256:...) or an OCI
+    image layout directory (oci:PATH[:TAG|@DIGEST]).
+    """
     STATE.verbose = verbose
     hosts: set[str] = set()
-    for item in insecure or []:
+    for item in insecure:
         hosts.update(h.strip() for h in item.split(",") if h.strip())
     STATE.insecure = frozenset(hosts)
     STATE.ca_file = ca_file
@@ -102,11 +99,10 @@ def _register() -> None:
     from hoist.cli import copy, inspect, tag, verify
 
     for module in (copy, inspect, tag, verify):
-        module.register(app)
+        cli.add_command(module.command)
 
 
 _register()
-
 
 _GLOBAL_FLAGS = {"--verbose", "-v"}
 _GLOBAL_VALUES = {"--insecure", "--ca-file", "--authfile", "--jobs", "-j", "--config", "-c"}
@@ -136,22 +132,21 @@ def hoist_globals(args: list[str]) -> list[str]:
     return front + rest
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per kind of ending
     """Run the CLI and return its exit code (tests call this in-process)."""
     args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
     verbose = "--verbose" in args or "-v" in args
-    command = typer.main.get_command(app)
     try:
-        returned = command.main(args=args, prog_name="hoist", standalone_mode=False)
-        if isinstance(returned, int):  # an Exit raised inside a command comes back as its code
+        returned = cli.main(args=args, prog_name="hoist", standalone_mode=False)
+        if isinstance(returned, int):  # ctx.exit(N) inside a command comes back as its code
             return returned
-    except typer.Exit as done:
+    except click.exceptions.Exit as done:
         return int(done.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt):
         error_line("interrupted")
         return 130
-    except typer.TyperException as exc:
-        return _fail(exc.format_message() + _usage_hint(exc), int(exc.exit_code), exc, verbose=verbose)
+    except click.ClickException as exc:
+        return _fail(exc.format_message() + _usage_hint(exc), exc.exit_code, exc, verbose=verbose)
     except HoistError as exc:
         return _fail(str(exc), exc.exit_code, exc, verbose=verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
@@ -172,14 +167,10 @@ def _fail(message: str, code: int, exc: BaseException, *, verbose: bool) -> int:
     return code
 
 
-def _usage_hint(exc: typer.TyperException) -> str:
-    ctx = getattr(exc, "ctx", None)
-    path = getattr(ctx, "command_path", None)
-    return f" (see '{path} --help')" if exit_is_usage(exc) and path else ""
-
-
-def exit_is_usage(exc: typer.TyperException) -> bool:
-    return int(exc.exit_code) == 2
+def _usage_hint(exc: click.ClickException) -> str:
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        return f" (see '{exc.ctx.command_path} --help')"
+    return ""
 
 
 def main() -> None:

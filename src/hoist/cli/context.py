@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import typer
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from hoist.errors import InputError
 from hoist.ref import Reference, parse_reference
@@ -69,8 +67,23 @@ def reference(text: str) -> Reference:
     return parse_reference(text)
 
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def console(*, stderr: bool = False) -> Console:
+    """A rich console, created on first use (rich is imported only by commands that draw)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def emit_json(value: Any) -> None:
@@ -80,12 +93,14 @@ def emit_json(value: Any) -> None:
 
 
 def say(text: str) -> None:
-    stdout.print(redact(text), markup=False)
+    sys.stdout.write(redact(text) + "\n")
+    sys.stdout.flush()
 
 
 def note(text: str) -> None:
     """Secondary information for humans, on stderr so stdout stays parseable."""
-    stderr.print(redact(text), markup=False, style="dim")
+    sys.stderr.write(redact(text) + "\n")
+    sys.stderr.flush()
 
 
 def error_line(message: str) -> None:
@@ -93,7 +108,11 @@ def error_line(message: str) -> None:
     if os.environ.get("GITHUB_ACTIONS") == "true":
         sys.stdout.write(f"::error::{_escape_annotation(message)}\n")
         sys.stdout.flush()
-    stderr.print(f"hoist: error: {message}", markup=False, style="bold red" if stderr.is_terminal else None)
+    line = f"hoist: error: {message}"
+    if is_terminal(sys.stderr) and not os.environ.get("NO_COLOR"):
+        line = f"\x1b[1;31m{line}\x1b[0m"
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _escape_annotation(text: str) -> str:
@@ -107,8 +126,3 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
-
-
-def abort_usage(message: str) -> typer.Exit:
-    error_line(message)
-    return typer.Exit(2)

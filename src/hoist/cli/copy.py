@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from hoist.cli.context import STATE, emit_json, human_size, reference, say
-from hoist.cli.progress import observer
+from hoist.cli.context import STATE, emit_json, human_size, is_terminal, reference, say
+from hoist.cli.options import dry_run_option, json_option
 from hoist.errors import InputError
 from hoist.manifest import Platform
-from hoist.ops.copy import CopyOptions, CopyResult, copy_image
 from hoist.ref import LayoutRef
+
+if TYPE_CHECKING:
+    from hoist.ops.copy import CopyObserver, CopyResult
 
 
 def parse_platform(text: str) -> Platform | None:
@@ -23,22 +27,29 @@ def parse_platform(text: str) -> Platform | None:
         raise InputError(f"{exc}, or 'all'") from exc
 
 
-def copy(
-    src: Annotated[str, typer.Argument(metavar="SRC", help="Source: registry reference or oci:PATH[:TAG|@DIGEST].")],
-    dst: Annotated[str, typer.Argument(metavar="DST", help="Destination: registry reference or oci:PATH[:TAG].")],
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", "-t", help="Extra tag at the destination (repeatable).")
-    ] = None,
-    platform: Annotated[
-        str,
-        typer.Option(
-            "--platform", help="'all' copies a multi-arch index whole; OS/ARCH[/VARIANT] picks one image."
-        ),
-    ] = "all",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Copy an image by digest: a retag, a cross-repository mount, or a parallel stream."""
+@click.command("copy")
+@click.argument("src", metavar="SRC")
+@click.argument("dst", metavar="DST")
+@click.option(
+    "-t", "--tag", "tags", multiple=True, metavar="TAG", help="Extra tag at the destination (repeatable)."
+)
+@click.option(
+    "--platform",
+    default="all",
+    show_default=True,
+    metavar="all|OS/ARCH[/VARIANT]",
+    help="'all' copies a multi-arch index whole; OS/ARCH picks one image and promotes its digest.",
+)
+@dry_run_option
+@json_option
+def command(src: str, dst: str, tags: tuple[str, ...], platform: str, dry_run: bool, json_out: bool) -> None:
+    """Copy an image by digest: a retag, a cross-repository mount, or a parallel stream.
+
+    The digest never changes; blobs go first, then child manifests, the top manifest and its tags,
+    which are read back.
+    """
+    from hoist.ops.copy import CopyOptions, copy_image
+
     source_ref = reference(src)
     destination_ref = reference(dst)
     if (
@@ -47,13 +58,11 @@ def copy(
         and destination_ref.digest is None
     ):
         destination_ref = destination_ref.with_tag("latest")
-    options = CopyOptions(
-        tags=tuple(tag or ()), platform=parse_platform(platform), dry_run=dry_run, jobs=STATE.jobs
-    )
+    options = CopyOptions(tags=tags, platform=parse_platform(platform), dry_run=dry_run, jobs=STATE.jobs)
     session = STATE.session()
     source = session.open(source_ref)
     destination = session.open(destination_ref, push=not dry_run)
-    with observer(enabled=not json_out and not dry_run) as progress:
+    with _observer(enabled=not json_out and not dry_run) as progress:
         result = copy_image(
             source=source,
             destination=destination,
@@ -64,16 +73,19 @@ def copy(
         )
     requests, auth = session.stats.snapshot()
     if json_out:
-        emit_json(
-            {
-                **result.to_json(),
-                "requests": requests,
-                "auth_requests": auth,
-                **({"plan": result.plan.to_json()} if dry_run and result.plan else {}),
-            }
-        )
+        plan = {"plan": result.plan.to_json()} if dry_run and result.plan else {}
+        emit_json({**result.to_json(), "requests": requests, "auth_requests": auth, **plan})
         return
     _print(result, requests)
+
+
+def _observer(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
+    """Progress bars only on a terminal (rich is imported only then)."""
+    if enabled and is_terminal(sys.stderr):
+        from hoist.cli.progress import BarProgress
+
+        return BarProgress()
+    return nullcontext(None)
 
 
 def _print(result: CopyResult, requests: int) -> None:
@@ -99,7 +111,3 @@ def _print(result: CopyResult, requests: int) -> None:
         f"  tags: {tags}; blobs: {blobs}; {human_size(result.bytes_moved)} moved; "
         f"{requests} requests; {result.seconds:.2f}s"
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("copy")(copy)

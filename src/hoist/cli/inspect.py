@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import click
 
-import typer
-from rich.table import Table
-
-from hoist.cli.context import STATE, emit_json, human_size, reference, say, stdout
-from hoist.ops.inspect import inspect_image
+from hoist.cli.context import STATE, emit_json, human_size, reference, say
+from hoist.cli.options import json_option
 
 
-def inspect(
-    ref: Annotated[str, typer.Argument(help="Registry reference or oci:PATH[:TAG|@DIGEST].")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
+@click.command("inspect")
+@click.argument("ref", metavar="REF")
+@json_option
+def command(ref: str, json_out: bool) -> None:
     """Show what REF is: digest, media type, platforms, layers, total size."""
+    from hoist.ops.inspect import inspect_image
+
     target = reference(ref)
     session = STATE.session()
     result = inspect_image(session.open(target), target, jobs=STATE.jobs)
@@ -35,17 +34,10 @@ def inspect(
     for image in result.images:
         if result.is_index:
             say(f"  {image.platform or 'unknown'}: {image.digest} ({human_size(image.size)})")
+            continue
         if image.created:
             say(f"  created:    {image.created}")
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        table.add_column("  layer")
-        table.add_column("size", justify="right")
-        table.add_column("media type")
+        width = max((len(human_size(int(layer["size"]))) for layer in image.layers), default=0)
         for layer in image.layers:
-            table.add_row(f"  {layer['digest']}", human_size(int(layer["size"])), str(layer["media_type"]))
-        if image.layers and not result.is_index:
-            stdout.print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("inspect")(inspect)
+            size = human_size(int(layer["size"])).rjust(width)
+            say(f"  layer {layer['digest']}  {size}  {layer['media_type']}")

@@ -15,20 +15,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from hoist.cli.context import stderr
+from hoist.cli.context import console
 from hoist.manifest import Descriptor
 from hoist.ops.copy import CopyObserver
 from hoist.ops.plan import BlobAction, CopyPlan
-
-
-class NoProgress(CopyObserver):
-    def __enter__(self) -> CopyObserver:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
 
 class BarProgress(CopyObserver):
@@ -41,7 +31,7 @@ class BarProgress(CopyObserver):
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=stderr,
+            console=console(stderr=True),
             transient=True,
         )
         self._lock = threading.Lock()
@@ -83,7 +73,3 @@ class BarProgress(CopyObserver):
             self._progress.remove_task(task)
         if action is BlobAction.MOUNT and self._total is not None:
             self._progress.advance(self._total, descriptor.size)
-
-
-def observer(*, enabled: bool) -> NoProgress | BarProgress:
-    return BarProgress() if enabled and stderr.is_terminal else NoProgress()

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
+import click
 
 from hoist.cli.context import STATE, emit_json, reference, say
-from hoist.ops.copy import CopyOptions, copy_image
+from hoist.cli.options import json_option
 
 
-def tag(
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The image: registry reference or oci:PATH:TAG.")],
-    tags: Annotated[list[str], typer.Argument(metavar="TAG...", help="Tags to point at REF's digest.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Point more tags at REF's digest (a manifest GET, PUT per tag, and a read-back)."""
+@click.command("tag")
+@click.argument("ref", metavar="REF")
+@click.argument("tags", metavar="TAG...", nargs=-1, required=True)
+@json_option
+def command(ref: str, tags: tuple[str, ...], json_out: bool) -> None:
+    """Point more tags at REF's digest: a manifest GET, a PUT per tag, and a read-back."""
+    from hoist.ops.copy import CopyOptions, copy_image
+
     source_ref = reference(ref)
     session = STATE.session()
     store = session.open(source_ref, push=True)
-    target = source_ref.with_tag(None)
     result = copy_image(
         source=store,
         destination=store,
         source_ref=source_ref,
-        destination_ref=target,
-        options=CopyOptions(tags=tuple(tags), jobs=STATE.jobs),
+        destination_ref=source_ref.with_tag(None),
+        options=CopyOptions(tags=tags, jobs=STATE.jobs),
     )
     requests, auth = session.stats.snapshot()
     if json_out:
@@ -41,7 +40,3 @@ def tag(
         )
         return
     say(f"tagged {result.digest} as {', '.join(result.tags)} in {store.location}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("tag")(tag)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
+import click
 
 from hoist.cli.context import STATE, emit_json, human_size, reference, say
-from hoist.ops.verify import verify_image
+from hoist.cli.options import json_option
 
 
-def verify(
-    ref: Annotated[str, typer.Argument(help="Registry reference or oci:PATH[:TAG|@DIGEST].")],
-    against: Annotated[
-        str | None, typer.Option("--against", help="Also require this reference to have the same digest.")
-    ] = None,
-    deep: Annotated[bool, typer.Option("--deep", help="Download every blob and check its digest.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Check that REF is whole: manifest digests, every blob present (or re-hashed with --deep)."""
+@click.command("verify")
+@click.argument("ref", metavar="REF")
+@click.option("--against", metavar="REF", help="Also require this reference to have the same digest.")
+@click.option("--deep", is_flag=True, help="Download every blob and check its digest.")
+@json_option
+def command(ref: str, against: str | None, deep: bool, json_out: bool) -> None:
+    """Check that REF is whole: manifest digests, every blob present (re-hashed with --deep)."""
+    from hoist.ops.verify import verify_image
+
     target = reference(ref)
     other = reference(against) if against else None
     session = STATE.session()
@@ -39,11 +37,8 @@ def verify(
         hashed = f", {human_size(result.bytes_hashed)} re-hashed" if result.deep else ""
         verdict = "verified" if result.ok else "NOT verified"
         say(
-            f"{verdict}: {result.reference} ({result.digest}): {result.manifests} manifest(s), {result.blobs} blob(s){hashed}"
+            f"{verdict}: {result.reference} ({result.digest}): {result.manifests} manifest(s), "
+            f"{result.blobs} blob(s){hashed}"
         )
     if not result.ok:
-        raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("verify")(verify)
+        raise click.exceptions.Exit(1)

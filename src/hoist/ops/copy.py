@@ -1,4 +1,4 @@
-"""Copy an image by digest between any two stores: resolve once, plan, write children first, tag, read back."""
+"""Copy an image by digest between two stores: resolve once, plan, write children first, tag, read back."""
 
 from __future__ import annotations
 
@@ -111,7 +111,9 @@ def copy_image(
     started = time.monotonic()
     observer = observer or CopyObserver()
     tags = destination_tags(destination_ref, options.tags)
-    with ThreadPoolExecutor(max_workers=max(2 * options.jobs, 4), thread_name_prefix="hoist-copy") as pool:
+    # Small requests (HEADs, mounts, manifest PUTs) run up to 4 x jobs at once; streams are limited to
+    # ``jobs`` by a semaphore in _execute.
+    with ThreadPoolExecutor(max_workers=max(4 * options.jobs, 8), thread_name_prefix="hoist-copy") as pool:
         top_manifest = manifest or resolve(source, source_ref)
         if options.platform is not None and top_manifest.is_index:
             chosen = select_platform(top_manifest, options.platform, source_ref)
@@ -252,7 +254,7 @@ def write_tags(
 def _wait(futures: Iterable[Future[Any]]) -> None:
     """Wait for the futures; on the first error cancel what has not started, let the rest finish, raise."""
     pending = list(futures)
-    done, not_done = wait(pending, return_when=FIRST_EXCEPTION)
+    _done, not_done = wait(pending, return_when=FIRST_EXCEPTION)
     failed = [f for f in pending if f.done() and not f.cancelled() and f.exception() is not None]
     if failed:
         for future in not_done:

@@ -109,9 +109,11 @@ def plan_copy(
 
     if source.location.same_repository(destination.location):
         return make(Mode.RETAG, Node(manifest, parse_manifest(manifest)))
-    if destination.head_manifest(manifest.digest) is not None:
+    present = pool.submit(destination.head_manifest, manifest.digest)  # overlaps the graph's GETs
+    top = load_graph(source, manifest, pool) if parse_manifest(manifest).children else None
+    if present.result() is not None:
         return make(Mode.PRESENT, Node(manifest, parse_manifest(manifest)))
-    top = load_graph(source, manifest, pool)
+    top = top or load_graph(source, manifest, pool)
     children = tuple(node.manifest for node in top.walk() if node is not top)
     blobs = top.blobs()
     if isinstance(destination, Mountable) and destination.can_mount_from(source):

@@ -58,12 +58,25 @@ class Audit:
 def audit(store: Store, env: Environment, *, jobs: int = 8) -> Audit:
     """Walk every record from the head back to the first and check each link, copy and digest."""
     result = Audit(environment=env.name, reference=str(env.image))
-    ledger = Ledger(store, env.name)
+    seen, copies = _walk_chain(store, env, result)
+    result.records = len(seen)
+    if not seen:
+        result.warn(None, f"{env.name} has no ledger in {store.location}")
+        return result
+    _check_copies(seen, copies, result)
+    _check_digests(store, env, seen, result, jobs)
+    return result
+
+
+def _walk_chain(
+    store: Store, env: Environment, result: Audit
+) -> tuple[list[Entry], dict[Digest, list[tuple[int, str]]]]:
+    """Every record reachable from the head, newest first, and the copies each window keeps."""
     copies: dict[Digest, list[tuple[int, str]]] = {}
     seen: list[Entry] = []
     expected_seq: int | None = None
     try:
-        for entry, window in ledger.walk():
+        for entry, window in Ledger(store, env.name).walk():
             record = entry.record
             if not seen:
                 result.head = str(entry.manifest)
@@ -75,8 +88,8 @@ def audit(store: Store, env: Environment, *, jobs: int = 8) -> Audit:
                     f"sequence jumps to {record.seq}, expected {expected_seq}: a record is missing",
                 )
             expected_seq = record.seq - 1
-            for copy in window:
-                copies.setdefault(copy.manifest, []).append((record.seq, copy.record.canonical()))
+            for kept in window:
+                copies.setdefault(kept.manifest, []).append((record.seq, kept.record.canonical()))
             seen.append(entry)
     except NotFound as exc:
         after = seen[-1].record.seq if seen else None
@@ -84,26 +97,23 @@ def audit(store: Store, env: Environment, *, jobs: int = 8) -> Audit:
     except IntegrityError as exc:
         after = seen[-1].record.seq if seen else None
         result.error(after, f"the record before seq {after} was altered: {exc}")
-    result.records = len(seen)
-    if not seen:
-        result.warn(None, f"{env.name} has no ledger in {store.location}")
-        return result
-    if expected_seq not in (0, None) and seen[-1].record.previous_record is None:
+    if seen and seen[-1].record.previous_record is None and seen[-1].record.seq != 1:
         result.error(seen[-1].record.seq, f"the first record has seq {seen[-1].record.seq}, expected 1")
+    return seen, copies
+
+
+def _check_copies(seen: list[Entry], copies: dict[Digest, list[tuple[int, str]]], result: Audit) -> None:
+    """Each record must equal the copies later records keep of it (an edit shows as a difference)."""
     by_digest = {entry.manifest: entry for entry in seen}
     for manifest, holders in copies.items():
-        entry = by_digest.get(manifest)
-        if entry is None:
+        original = by_digest.get(manifest)
+        if original is None:
             continue
-        actual = entry.record.canonical()
-        for holder_seq, copy in holders:
-            if copy != actual:
-                result.error(
-                    entry.record.seq,
-                    f"record seq {entry.record.seq} differs from the copy kept in seq {holder_seq}: altered",
-                )
-    _check_digests(store, env, seen, result, jobs)
-    return result
+        actual = original.record.canonical()
+        seq = original.record.seq
+        for holder_seq, kept in holders:
+            if kept != actual:
+                result.error(seq, f"record seq {seq} differs from the copy kept in seq {holder_seq}: altered")
 
 
 def _check_digests(store: Store, env: Environment, entries: list[Entry], result: Audit, jobs: int) -> None:
@@ -134,17 +144,14 @@ def _check_digests(store: Store, env: Environment, entries: list[Entry], result:
             result.warn(None, f"{digest} (seq {seqs}) was pruned and is gone")
         else:
             result.error(None, f"{digest} recorded in seq {seqs} no longer exists in {store.location}")
-    for (entry, tag), found in zip(history, tags, strict=True):
+    for (entry, name), found in zip(history, tags, strict=True):
         if found is not None and str(found.digest) != entry.record.digest:
             result.error(
-                entry.record.seq, f"history tag {tag} points at {found.digest}, not {entry.record.digest}"
+                entry.record.seq, f"history tag {name} points at {found.digest}, not {entry.record.digest}"
             )
     current = entries[0].record.current
-    tag = store.head_manifest(env.tag)
-    if any(e.record.kind in ("promote", "rollback") for e in entries) and (
-        tag is None or str(tag.digest) != current
-    ):
-        result.warn(
-            entries[0].record.seq,
-            f"drift: {env.tag} points at {tag.digest if tag else 'nothing'}, the ledger says {current}",
-        )
+    at_tag = store.head_manifest(env.tag)
+    promoted = any(e.record.kind in ("promote", "rollback") for e in entries)
+    if promoted and (at_tag is None or str(at_tag.digest) != current):
+        where = at_tag.digest if at_tag else "nothing"
+        result.warn(entries[0].record.seq, f"drift: {env.tag} points at {where}, the ledger says {current}")

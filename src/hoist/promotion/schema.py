@@ -118,14 +118,14 @@ class Table:
             return default
         try:
             return parse_duration(value)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise self.fail(key, 'expected a duration such as "30s", "5m" or "7d"') from exc
 
 
 def parse_duration(value: object) -> float:
     """Seconds in ``"90s"``, ``"5m"``, ``"7d"``, ``"1.5h"`` or a bare number of seconds."""
     if isinstance(value, bool):
-        raise ValueError(value)
+        raise TypeError(value)
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(value)
@@ -133,7 +133,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if not isinstance(value, str):
-        raise ValueError(value)
+        raise TypeError(value)
     match = _DURATION.match(value)
     if not match:
         raise ValueError(value)

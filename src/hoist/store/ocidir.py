@@ -13,14 +13,20 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hoist.digest import Digest, Hasher
-from hoist.errors import DigestMismatch, ManifestTooLarge, NotFound, ReferenceNotFound, TransportError, UnsupportedManifest
+from hoist.errors import (
+    DigestMismatch,
+    ManifestTooLarge,
+    NotFound,
+    ReferenceNotFound,
+    TransportError,
+    UnsupportedManifest,
+)
 from hoist.manifest import MAX_MANIFEST_BYTES, OCI_INDEX, Descriptor, Manifest, sniff_media_type
 from hoist.ref import LayoutRef, Reference
 from hoist.store.base import BlobSource, BytesBlobSource, Progress
@@ -214,7 +220,7 @@ class OCILayoutStore:
         descriptor = source.descriptor
         target = self._blob_path(descriptor.digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.parent / f".tmp-{descriptor.digest.hex[:12]}-{secrets.token_hex(4)}"
+        temp = target.parent / f".tmp-{descriptor.digest.hex[:12]}-{os.urandom(4).hex()}"
         hasher = Hasher(descriptor.digest)
         what = f"blob {descriptor.digest} into oci:{self.path}"
         try:
@@ -253,7 +259,7 @@ class OCILayoutStore:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
     with temp.open("wb") as out:
         out.write(data)
         out.flush()

@@ -174,7 +174,7 @@ class Authenticator:
         if not self._looked_up:
             pushed = sorted(s.repository for s in self._declared if "push" in s.actions)
             pulled = sorted(s.repository for s in self._declared)
-            repository = (pushed or pulled or [None])[0]
+            repository = (pushed or pulled or [None])[0]  # type: ignore[list-item]
             self._credentials = self._lookup(repository)
             self._looked_up = True
         return self._credentials
@@ -187,7 +187,8 @@ class Authenticator:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def _missing_message(self) -> str:
-        return f"{self.host} requires authentication: log in with 'docker login {self.host}' or 'podman login {self.host}'"
+        host = self.host
+        return f"{host} requires authentication: log in with 'docker login {host}' or 'podman login {host}'"
 
     def _fetch(self, challenge: Challenge, scopes: frozenset[Scope]) -> _Token:
         realm = challenge.realm

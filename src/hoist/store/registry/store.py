@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,7 +161,7 @@ class RegistryStore:
             "artifactType": "application/vnd.hoist.tombstone.v1",
             "config": {"mediaType": OCI_EMPTY, "digest": str(OCI_EMPTY_DIGEST), "size": 2},
             "layers": [{"mediaType": OCI_EMPTY, "digest": str(OCI_EMPTY_DIGEST), "size": 2}],
-            "annotations": {"dev.hoist.tombstone": secrets.token_hex(16)},
+            "annotations": {"dev.hoist.tombstone": os.urandom(16).hex()},
         }
         tombstone = Manifest.from_bytes(json.dumps(body, separators=(",", ":")).encode(), OCI_MANIFEST)
         self.put_manifest(tombstone, tag=tag)
@@ -288,10 +288,7 @@ class RegistryStore:
             params=params,
             ok=(200, 404, 400, 405),
         )
-        if (
-            response.status_code != 200
-            or not _media_type(response) == "application/vnd.oci.image.index.v1+json"
-        ):
+        if response.status_code != 200 or _media_type(response) != "application/vnd.oci.image.index.v1+json":
             self.client.referrers_api = False
             return None
         self.client.referrers_api = True
@@ -311,12 +308,11 @@ class RegistryStore:
 
 def _chunks(response: httpx.Response, skip: int, what: str) -> Iterator[bytes]:
     try:
-        for chunk in response.iter_bytes():
-            if skip:
-                if len(chunk) <= skip:
-                    skip -= len(chunk)
-                    continue
-                chunk, skip = chunk[skip:], 0
-            yield chunk
+        for received in response.iter_bytes():
+            if skip >= len(received):
+                skip -= len(received)
+                continue
+            yield received[skip:] if skip else received
+            skip = 0
     except httpx.TransportError as exc:
         raise TransportError(f"{what}: connection dropped while reading") from exc

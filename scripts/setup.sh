@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian (12) machine for hoist: the real components the tests and the demo run
+# (registry, skopeo, podman, buildah, busybox), uv, and the Python environment from uv.lock.
+# Idempotent: quick when everything is there already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  docker-registry skopeo podman runc buildah busybox-static netavark aardvark-dns iptables
+  apache2-utils openssl time git ca-certificates python3 python3-venv
+)
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  bootstrap="${XDG_CACHE_HOME:-$HOME/.cache}/hoist-bootstrap"
+  if [ ! -x "$bootstrap/bin/uv" ]; then
+    echo "setup: installing uv from PyPI into $bootstrap" >&2
+    python3 -m venv "$bootstrap"
+    "$bootstrap/bin/pip" install -q uv
+  fi
+  export PATH="$bootstrap/bin:$PATH"
+fi
+
+# Compiled bytecode: hoist is a command-line tool, and start-up time is part of every command.
+uv sync --frozen --compile-bytecode -q
+uv run --frozen python -m compileall -q src >/dev/null
