@@ -31,9 +31,7 @@ def _seed(layout: Path, tag: str, host: str, repo: str) -> None:
     skopeo_copy(layout_ref(layout, tag), f"docker://{host}/{repo}:v1", dest_tls_verify=False)
 
 
-def _pair(
-    far_requests, clear, hoist_argv: list[str], skopeo_argv: list[str], samples: tuple[Sample, Sample]
-) -> None:  # type: ignore[no-untyped-def]
+def _pair(far_requests, clear, hoist_argv: list[str], skopeo_argv: list[str], samples: tuple[Sample, Sample]) -> None:  # type: ignore[no-untyped-def]
     clear()
     seconds, rss, out = timed(hoist_argv)
     samples[0].runs.append(Run(seconds, rss, far_requests(), out))

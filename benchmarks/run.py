@@ -34,9 +34,7 @@ def main() -> None:
 
                 parts.append(bench_copy.report(work / "copy", args.runs))
             print(parts[-1], flush=True)
-    skopeo = subprocess.run(
-        ["skopeo", "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    skopeo = subprocess.run(["skopeo", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     header = (
         "# Benchmarks\n\n"
         f"Produced by `uv run python -m benchmarks.run --runs {args.runs}` on "

@@ -84,9 +84,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
     return Images(
         layout=layout,
         single=make_image(layout, tag="single", layers=3, layer_size=64 * 1024, seed="single"),
-        docker=make_image(
-            layout, tag="docker", layers=3, layer_size=32 * 1024, seed="docker", media="docker"
-        ),
+        docker=make_image(layout, tag="docker", layers=3, layer_size=32 * 1024, seed="docker", media="docker"),
         index=make_index(layout, tag="index", layers_per_image=3, layer_size=16 * 1024, seed="index"),
         docker_index=make_index(
             layout, tag="docker_index", layers_per_image=2, layer_size=8 * 1024, seed="dindex", media="docker"
@@ -108,9 +106,7 @@ class Seeded:
 @pytest.fixture(scope="session")
 def seeded(registry: RunningRegistry, images: Images, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     for kind in KINDS:
-        skopeo_copy(
-            layout_ref(images.layout, kind), f"docker://{registry.host}/seed/{kind}:v1", dest_tls_verify=False
-        )
+        skopeo_copy(layout_ref(images.layout, kind), f"docker://{registry.host}/seed/{kind}:v1", dest_tls_verify=False)
     return Seeded(registry, images)
 
 

@@ -155,9 +155,7 @@ def test_tls_registry_needs_its_ca(
     assert untrusted.code == 1
     assert "--ca-file" in untrusted.err and "Traceback" not in untrusted.err
     assert tls_registry.ca_file is not None
-    result = hoist.ok(
-        "--ca-file", str(tls_registry.ca_file), "copy", seeded.ref("single"), destination, "--json"
-    ).json
+    result = hoist.ok("--ca-file", str(tls_registry.ca_file), "copy", seeded.ref("single"), destination, "--json").json
     assert result["digest"] == seeded.images.single.digest
     insecure = hoist.ok("--insecure", tls_registry.host, "inspect", destination, "--json").json
     assert insecure["digest"] == seeded.images.single.digest

@@ -64,9 +64,7 @@ def test_unreachable_registry_exits_1(hoist: Hoist, tmp_path: Path) -> None:
 
 def test_destination_digest_must_match(hoist: Hoist, seeded: Seeded, tmp_path: Path) -> None:
     wrong = "sha256:" + "1" * 64
-    one_line(
-        hoist("copy", seeded.ref("single"), f"oci:{tmp_path}/out@{wrong}"), 2, "never changes the digest"
-    )
+    one_line(hoist("copy", seeded.ref("single"), f"oci:{tmp_path}/out@{wrong}"), 2, "never changes the digest")
 
 
 def _layout_with(tmp_path: Path, manifest: bytes, media_type: str) -> str:

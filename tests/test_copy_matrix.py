@@ -29,9 +29,7 @@ def _endpoints(
     layout = seeded.images.layout
     if case == "retag":
         repo = f"{host}/{unique_repo}"
-        skopeo_copy(
-            f"docker://{seeded.ref(kind)}", f"docker://{repo}:v1", src_tls_verify=False, dest_tls_verify=False
-        )
+        skopeo_copy(f"docker://{seeded.ref(kind)}", f"docker://{repo}:v1", src_tls_verify=False, dest_tls_verify=False)
         return f"{repo}:v1", f"{repo}:prod", f"docker://{repo}:prod"
     if case == "cross-repo":
         return seeded.ref(kind), f"{host}/{unique_repo}:prod", f"docker://{host}/{unique_repo}:prod"
@@ -116,9 +114,7 @@ def test_platform_selects_one_child(hoist: Hoist, seeded: Seeded, unique_repo: s
     assert "linux/arm64" in missing.err and "Traceback" not in missing.err
 
 
-def test_dry_run_changes_nothing(
-    hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str
-) -> None:
+def test_dry_run_changes_nothing(hoist: Hoist, seeded: Seeded, registry2: RunningRegistry, unique_repo: str) -> None:
     destination = f"{registry2.host}/{unique_repo}:prod"
     result = hoist.ok("copy", seeded.ref("index"), destination, "--dry-run", "--json").json
     assert result["dry_run"] is True
@@ -148,9 +144,7 @@ def test_skopeo_reads_what_hoist_wrote_and_podman_pulls_it(
 def test_inspect_shows_platforms_and_sizes(hoist: Hoist, seeded: Seeded) -> None:
     result = hoist.ok("inspect", seeded.ref("index"), "--json").json
     assert result["digest"] == seeded.images.index.digest
-    assert sorted(result["platforms"]) == sorted(
-        ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x"]
-    )
+    assert sorted(result["platforms"]) == sorted(["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x"])
     assert result["total_size"] >= seeded.images.index.size
     single = hoist.ok("inspect", seeded.ref("docker"), "--json").json
     assert len(single["images"][0]["layers"]) == 3

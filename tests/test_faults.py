@@ -61,9 +61,7 @@ RECOVERABLE_SOURCE_FAULTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "fault", RECOVERABLE_SOURCE_FAULTS, ids=lambda f: f"{f.kind}-{f.path_regex}-{f.status}"
-)
+@pytest.mark.parametrize("fault", RECOVERABLE_SOURCE_FAULTS, ids=lambda f: f"{f.kind}-{f.path_regex}-{f.status}")
 def test_source_faults_are_retried(
     fault: Fault,
     hoist: Hoist,
@@ -105,9 +103,7 @@ def test_source_corruption_or_outage_fails_cleanly(
     destination = f"{registry2.host}/{unique_repo}:prod"
     hoist.ok("copy", seeded.ref("docker"), destination)  # the tag already points at another image
     fault_proxy.add_fault(fault)
-    result = outcome(
-        hoist, through_proxy, destination, seeded.images.single.digest, seeded.images.docker.digest
-    )
+    result = outcome(hoist, through_proxy, destination, seeded.images.single.digest, seeded.images.docker.digest)
     assert result.code == 1, result
 
 
@@ -129,9 +125,7 @@ def test_destination_faults(
     destination = f"{fault_proxy.host}/{unique_repo}:prod"
     hoist.ok("copy", seeded.ref("docker"), destination)
     fault_proxy.add_fault(fault)
-    result = outcome(
-        hoist, seeded.ref("single"), destination, seeded.images.single.digest, seeded.images.docker.digest
-    )
+    result = outcome(hoist, seeded.ref("single"), destination, seeded.images.single.digest, seeded.images.docker.digest)
     assert result.code == (0 if recoverable else 1), result
 
 
@@ -141,9 +135,7 @@ def test_chunked_upload_resumes_after_a_failed_chunk(
     monkeypatch.setenv("HOIST_CHUNK_SIZE", "16k")
     destination = f"{fault_proxy.host}/{unique_repo}:prod"
     fault = fault_proxy.add_fault(Fault("reset", method="PATCH", path_regex=UPLOAD, times=1))
-    result = outcome(
-        hoist, seeded.ref("single"), destination, seeded.images.single.digest, None, "--jobs", "1"
-    )
+    result = outcome(hoist, seeded.ref("single"), destination, seeded.images.single.digest, None, "--jobs", "1")
     assert result.code == 0, result
     assert fault.fired == 1
     log = fault_proxy.requests

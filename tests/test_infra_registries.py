@@ -63,9 +63,7 @@ def test_htpasswd_registry_needs_basic_credentials(auth_registry: RunningRegistr
     assert right.status_code == 200
 
 
-def test_token_registry_challenge_then_push_and_pull(
-    token_registry: RunningRegistry, unique_repo: str
-) -> None:
+def test_token_registry_challenge_then_push_and_pull(token_registry: RunningRegistry, unique_repo: str) -> None:
     server = token_registry.token_server
     assert server is not None
     assert token_registry.username is not None
@@ -210,9 +208,7 @@ def test_distribution_protocol_facts(registry: RunningRegistry, unique_repo: str
     data = os.urandom(4096)
     with registry.client() as client:
         start = client.post(f"/v2/{unique_repo}/blobs/uploads/", headers={"Host": "far.example:1234"})
-        assert start.headers["Location"].startswith(
-            f"http://far.example:1234/v2/{unique_repo}/blobs/uploads/"
-        )
+        assert start.headers["Location"].startswith(f"http://far.example:1234/v2/{unique_repo}/blobs/uploads/")
         assert start.headers["Range"] == "0-0"  # even before any byte arrived
         location = client.post(f"/v2/{unique_repo}/blobs/uploads/").headers["Location"]
         patched = client.patch(location, content=data[:1000], headers=OCTET)
@@ -247,9 +243,7 @@ def _stream_until_error(url: str) -> tuple[bytes, Exception | None]:
 # -- fault proxy -----------------------------------------------------------------------------------
 
 
-def test_proxy_forwards_host_so_locations_point_at_the_proxy(
-    fault_proxy: FaultProxy, unique_repo: str
-) -> None:
+def test_proxy_forwards_host_so_locations_point_at_the_proxy(fault_proxy: FaultProxy, unique_repo: str) -> None:
     with httpx.Client(base_url=fault_proxy.url) as client:
         start = client.post(f"/v2/{unique_repo}/blobs/uploads/")
         assert start.headers["Location"].startswith(f"{fault_proxy.url}/v2/")

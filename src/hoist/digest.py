@@ -27,9 +27,7 @@ class Digest:
             raise InvalidDigest(f"invalid digest {text!r}: expected 'sha256:' followed by 64 hex digits")
         expected = _HEX_LENGTH.get(algorithm)
         if expected is None:
-            raise InvalidDigest(
-                f"unsupported digest algorithm {algorithm!r} in {text!r}: use sha256 or sha512"
-            )
+            raise InvalidDigest(f"unsupported digest algorithm {algorithm!r} in {text!r}: use sha256 or sha512")
         if len(encoded) != expected or not _ENCODED.match(encoded):
             raise InvalidDigest(
                 f"invalid digest {text!r}: expected {expected} lowercase hex digits after '{algorithm}:'"

@@ -210,6 +210,4 @@ def _descriptor(item: dict[str, Any]) -> Descriptor:
             str(raw_platform["variant"]) if raw_platform.get("variant") else None,
         )
     artifact_type = item.get("artifactType") if isinstance(item.get("artifactType"), str) else None
-    return Descriptor(
-        media_type, digest, size, platform, artifact_type, _annotations(item.get("annotations"))
-    )
+    return Descriptor(media_type, digest, size, platform, artifact_type, _annotations(item.get("annotations")))

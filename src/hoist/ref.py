@@ -83,9 +83,7 @@ class RegistryRef:
 
     def same_repository(self, other: object) -> bool:
         return (
-            isinstance(other, RegistryRef)
-            and other.registry == self.registry
-            and other.repository == self.repository
+            isinstance(other, RegistryRef) and other.registry == self.registry and other.repository == self.repository
         )
 
     def __str__(self) -> str:
@@ -165,9 +163,7 @@ def parse_reference(text: str) -> Reference:
     """Parse what a user typed: a registry reference, ``docker://…``, or ``oci:PATH[:TAG|@DIGEST]``."""
     text = text.strip()
     if not text:
-        raise InvalidReference(
-            "empty image reference: give one like 'ghcr.io/owner/app:tag' or 'oci:DIR:TAG'"
-        )
+        raise InvalidReference("empty image reference: give one like 'ghcr.io/owner/app:tag' or 'oci:DIR:TAG'")
     if text.startswith("oci:"):
         return parse_layout(text[len("oci:") :], original=text)
     if text.startswith("docker://"):
@@ -188,9 +184,7 @@ def parse_layout(body: str, *, original: str) -> LayoutRef:
         else:
             tag = None
     if not body:
-        raise InvalidReference(
-            f"invalid reference {original!r}: 'oci:' needs a directory path, as in oci:./app:v1"
-        )
+        raise InvalidReference(f"invalid reference {original!r}: 'oci:' needs a directory path, as in oci:./app:v1")
     return LayoutRef(Path(body), tag, digest)
 
 
@@ -212,9 +206,7 @@ def parse_registry(text: str) -> RegistryRef:
     if sep and (("." in first or ":" in first) or first == "localhost" or first.lower() != first):
         registry, path = first, rest
         if not _HOST.match(registry):
-            raise InvalidReference(
-                f"invalid reference {original!r}: {registry!r} is not a valid registry host"
-            )
+            raise InvalidReference(f"invalid reference {original!r}: {registry!r} is not a valid registry host")
     else:
         registry, path = DOCKER_HUB, remainder
     if registry in _HUB_ALIASES:
@@ -236,8 +228,7 @@ def _check_path(path: str, original: str) -> None:
         if not _COMPONENT.match(component):
             hint = " (repository names must be lowercase)" if component.lower() != component else ""
             raise InvalidReference(
-                f"invalid reference {original!r}: {component!r} is not a valid repository name component"
-                f"{hint}"
+                f"invalid reference {original!r}: {component!r} is not a valid repository name component{hint}"
             )
 
 

@@ -74,9 +74,7 @@ class RunningEngine:
 def _podman(env: dict[str, str], *args: str, timeout: float = 120.0, check: bool = True) -> str:
     done = subprocess.run([PODMAN, *args], env=env, capture_output=True, timeout=timeout, check=False)
     if check and done.returncode != 0:
-        raise RuntimeError(
-            f"podman {' '.join(args)} exited {done.returncode}: {done.stderr.decode().strip()}"
-        )
+        raise RuntimeError(f"podman {' '.join(args)} exited {done.returncode}: {done.stderr.decode().strip()}")
     return done.stdout.decode()
 
 
@@ -104,12 +102,8 @@ def write_config(workdir: Path, *, insecure_registries: Sequence[str], network: 
         '[storage.options.overlay]\nskip_mount_home = "true"\n'
     )
     registries_conf = workdir / "registries.conf"
-    blocks = "".join(
-        f'\n[[registry]]\nlocation = "{host}"\ninsecure = true\n' for host in insecure_registries
-    )
-    registries_conf.write_text(
-        f'unqualified-search-registries = []\nshort-name-mode = "permissive"\n{blocks}'
-    )
+    blocks = "".join(f'\n[[registry]]\nlocation = "{host}"\ninsecure = true\n' for host in insecure_registries)
+    registries_conf.write_text(f'unqualified-search-registries = []\nshort-name-mode = "permissive"\n{blocks}')
     env = dict(os.environ)
     env.update(
         CONTAINERS_CONF=str(containers_conf),
@@ -175,9 +169,7 @@ def start_engine(
         start_new_session=True,
     )
     log.close()
-    engine = RunningEngine(
-        workdir=workdir, socket_path=socket_path, env=env, network=network, process=process
-    )
+    engine = RunningEngine(workdir=workdir, socket_path=socket_path, env=env, network=network, process=process)
     try:
         _wait_for_ping(engine, timeout)
     except BaseException:

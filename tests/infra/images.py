@@ -83,8 +83,7 @@ def make_index(
     """A multi-platform OCI index (``media="docker"``: a manifest list); each child has its own layers."""
     ensure_layout(layout)
     children = [
-        _random_image(layout, layers_per_image, layer_size, seed, media, platform, compress)
-        for platform in platforms
+        _random_image(layout, layers_per_image, layer_size, seed, media, platform, compress) for platform in platforms
     ]
     return tag_in_layout(layout, assemble_index(layout, children=children, media=media), tag)
 
@@ -99,10 +98,7 @@ def _random_image(
     compress: bool,
 ) -> ImageInfo:
     name = "/".join(platform)
-    blobs = [
-        random_layer(layout, seed=f"{seed}:{name}:{i}", size=layer_size, compress=compress)
-        for i in range(layers)
-    ]
+    blobs = [random_layer(layout, seed=f"{seed}:{name}:{i}", size=layer_size, compress=compress) for i in range(layers)]
     config = {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"], "Labels": {"test.seed": str(seed)}}
     return assemble_image(
         layout, layers=blobs, container_config=config, platform=platform, media=media, compressed=compress

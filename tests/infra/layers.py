@@ -106,11 +106,7 @@ class _DiffHasher(io.RawIOBase):
 def write_layer(layout: Path, entries: Iterable[Entry], *, compress: bool = True) -> LayerBlob:
     """Stream a tar of ``entries`` (gzip-compressed if ``compress``) into ``layout``'s blobs."""
     with open_blob(layout) as blob:
-        gz = (
-            gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=blob, mtime=0)
-            if compress
-            else None
-        )
+        gz = gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=blob, mtime=0) if compress else None
         sink = cast(IO[bytes], gz) if gz is not None else cast(IO[bytes], blob)
         hasher = _DiffHasher(sink)
         with tarfile.open(fileobj=cast(IO[bytes], hasher), mode="w|", format=tarfile.USTAR_FORMAT) as tar:

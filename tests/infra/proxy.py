@@ -38,9 +38,7 @@ __all__ = ["Fault", "FaultKind", "FaultProxy", "ProxiedRequest", "main"]
 class FaultProxy:
     """The proxy server; start with ``start()`` or ``with``. State changes are thread-safe."""
 
-    def __init__(
-        self, upstream: str, *, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1"
-    ) -> None:
+    def __init__(self, upstream: str, *, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1") -> None:
         up_host, _, up_port = upstream.rpartition(":")
         self.upstream = (up_host, int(up_port))
         self._lock = threading.Lock()
@@ -205,9 +203,7 @@ class _Connection:
             return keep, False
         return self._forward(method, target, head, fault, keep)
 
-    def _forward(
-        self, method: str, target: str, head: Head, fault: Fault | None, keep: bool
-    ) -> tuple[bool, bool]:
+    def _forward(self, method: str, target: str, head: Head, fault: Fault | None, keep: bool) -> tuple[bool, bool]:
         try:
             up, up_reader = self._upstream()
         except OSError:

@@ -123,9 +123,7 @@ def parse_challenge(header: str) -> dict[str, str]:
     return params
 
 
-def start_registry(
-    workdir: Path, variant: Variant, *, users: dict[str, str] | None = None
-) -> RunningRegistry:
+def start_registry(workdir: Path, variant: Variant, *, users: dict[str, str] | None = None) -> RunningRegistry:
     """Start a registry of ``variant`` with its config, storage and log under ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     users = users or {DEFAULT_USER: secrets.token_urlsafe(12)}
@@ -211,9 +209,7 @@ def _start_once(
 def _write_htpasswd(workdir: Path, users: dict[str, str]) -> Path:
     lines = []
     for user, password in users.items():
-        out = subprocess.run(
-            ["/usr/bin/htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True
-        )
+        out = subprocess.run(["/usr/bin/htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True)
         lines.append(out.stdout.strip())
     path = workdir / "htpasswd"
     path.write_text("\n".join(lines) + "\n")

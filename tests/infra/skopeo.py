@@ -70,9 +70,7 @@ def run_skopeo(args: Sequence[str], *, secrets: Sequence[str] = (), timeout: flo
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout + 10, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise SkopeoError(
-            shown, None, _redact((exc.stderr or b"").decode(errors="replace"), secrets)
-        ) from exc
+        raise SkopeoError(shown, None, _redact((exc.stderr or b"").decode(errors="replace"), secrets)) from exc
     if done.returncode != 0:
         raise SkopeoError(shown, done.returncode, _redact(done.stderr.decode(errors="replace"), secrets))
     return done.stdout
@@ -103,12 +101,8 @@ def skopeo_copy(
     timeout: float = 300.0,
 ) -> None:
     """``skopeo copy SRC DST`` (``--all --preserve-digests`` by default; raises on any difference)."""
-    src_args, src_secrets = _side(
-        "src-", src, creds=src_creds, cert_dir=src_cert_dir, tls_verify=src_tls_verify
-    )
-    dst_args, dst_secrets = _side(
-        "dest-", dst, creds=dest_creds, cert_dir=dest_cert_dir, tls_verify=dest_tls_verify
-    )
+    src_args, src_secrets = _side("src-", src, creds=src_creds, cert_dir=src_cert_dir, tls_verify=src_tls_verify)
+    dst_args, dst_secrets = _side("dest-", dst, creds=dest_creds, cert_dir=dest_cert_dir, tls_verify=dest_tls_verify)
     args = ["copy", "--quiet", *src_args, *dst_args]
     if all:
         args.append("--all")

@@ -179,9 +179,7 @@ class TokenServer:
             body["refresh_token"] = refresh
         return body
 
-    def handle_get(
-        self, path: str, query: dict[str, list[str]], auth: str | None
-    ) -> tuple[int, dict[str, Any]]:
+    def handle_get(self, path: str, query: dict[str, list[str]], auth: str | None) -> tuple[int, dict[str, Any]]:
         service, scopes = _first(query, "service"), _scopes(query)
         given, user, valid = self._check_basic(auth)
         access_type = _first(query, "access_type")
@@ -209,9 +207,7 @@ class TokenServer:
         )
         return status, body
 
-    def handle_post(
-        self, path: str, form: dict[str, list[str]], auth: str | None
-    ) -> tuple[int, dict[str, Any]]:
+    def handle_post(self, path: str, form: dict[str, list[str]], auth: str | None) -> tuple[int, dict[str, Any]]:
         service, scopes, grant = _first(form, "service"), _scopes(form), _first(form, "grant_type")
         client_id, access_type = _first(form, "client_id"), _first(form, "access_type")
         user: str | None = None
@@ -233,9 +229,7 @@ class TokenServer:
         if status == 200 and user is not None:
             body = self._body(self.mint(user, scopes, service=service), refresh)
         self._record(
-            TokenRequest(
-                "POST", path, service, scopes, bool(auth), user, grant, access_type, client_id, status
-            )
+            TokenRequest("POST", path, service, scopes, bool(auth), user, grant, access_type, client_id, status)
         )
         return status, body
 

@@ -64,9 +64,7 @@ class FakeRegistry:
 
 def client_for(fake: FakeRegistry, creds: Credentials | None) -> RegistryClient:
     resolver = CredentialResolver(environ={}, run_helper=lambda *_: None)
-    options = RegistryOptions(
-        transport=httpx.MockTransport(fake.handler), credentials=resolver, backoff=0.001
-    )
+    options = RegistryOptions(transport=httpx.MockTransport(fake.handler), credentials=resolver, backoff=0.001)
     client = RegistryClient("reg.example", options, RequestStats())
     client.auth._lookup = lambda _repository: creds  # the resolver is tested on its own
     return client
@@ -120,9 +118,7 @@ def test_rejected_credentials_are_a_clear_error_without_the_password() -> None:
 
     options = RegistryOptions(transport=httpx.MockTransport(handler), backoff=0.001)
     client = RegistryClient("reg.example", options, RequestStats())
-    client.auth._lookup = lambda _repository: Credentials(
-        "bob", Secret("hunter2-password"), source="config.json"
-    )
+    client.auth._lookup = lambda _repository: Credentials("bob", Secret("hunter2-password"), source="config.json")
     with pytest.raises(AuthenticationFailed) as info:
         client.request("GET", "/v2/a/tags/list", scopes=[Scope.pull("a")], what="t")
     assert "hunter2-password" not in str(info.value)

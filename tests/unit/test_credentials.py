@@ -53,9 +53,7 @@ def test_auth_json_is_preferred_and_most_specific_key_wins(tmp_path: Path) -> No
         },
     )
     write(tmp_path / ".docker" / "config.json", {"auths": {"reg.example": {"auth": b64("docker:3333")}}})
-    resolver = CredentialResolver(
-        environ={"REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "HOME": str(tmp_path)}
-    )
+    resolver = CredentialResolver(environ={"REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "HOME": str(tmp_path)})
     found = resolver.lookup("reg.example", "team/app")
     assert found is not None and found.username == "narrow"
     found = resolver.lookup("reg.example", "other")
@@ -87,9 +85,7 @@ def test_credential_helper_protocol(tmp_path: Path) -> None:
     try:
         resolver = CredentialResolver(environ=env)
         found = resolver.lookup("reg.example")
-        assert (
-            found is not None and found.username == "helperuser" and found.secret.reveal() == "helper-secret"
-        )
+        assert found is not None and found.username == "helperuser" and found.secret.reveal() == "helper-secret"
         fallback = resolver.lookup("other.example")  # the store says "not found": auths still count
         assert fallback is not None and fallback.username == "o"
     finally:

@@ -25,9 +25,7 @@ D = "sha256:" + "a" * 64
         ("user/app", "docker.io", "user/app", "latest", None),
     ],
 )
-def test_registry_references(
-    text: str, registry: str, repository: str, tag: str | None, digest: str | None
-) -> None:
+def test_registry_references(text: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
     ref = parse_reference(text)
     assert isinstance(ref, RegistryRef)
     assert (ref.registry, ref.repository, ref.tag) == (registry, repository, tag)

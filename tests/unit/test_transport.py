@@ -34,9 +34,7 @@ def test_retries_503_and_429_honouring_retry_after() -> None:
 
 
 def test_gives_up_after_the_retry_budget() -> None:
-    client = make_client(
-        lambda request: httpx.Response(500, json={"errors": [{"code": "UNKNOWN", "message": "boom"}]})
-    )
+    client = make_client(lambda request: httpx.Response(500, json={"errors": [{"code": "UNKNOWN", "message": "boom"}]}))
     with pytest.raises(RegistryError) as info:
         client.request("GET", "/v2/", scopes=[], what="ping")
     assert info.value.status == 500
@@ -126,9 +124,7 @@ def test_blob_redirect_drops_the_registry_authorization() -> None:
             if request.url.path == "/token":
                 return httpx.Response(200, json={"token": "T"})
             if "authorization" not in request.headers:
-                return httpx.Response(
-                    401, headers={"www-authenticate": 'Bearer realm="https://reg.example/token"'}
-                )
+                return httpx.Response(401, headers={"www-authenticate": 'Bearer realm="https://reg.example/token"'})
             return httpx.Response(307, headers={"location": "https://storage.example/blob?sig=abc"})
         return httpx.Response(200, content=blob)
 
@@ -137,9 +133,7 @@ def test_blob_redirect_drops_the_registry_authorization() -> None:
     client.request("GET", "/v2/", scopes=[Scope.pull("o/app")], what="ping", ok=(200, 307))
     from hoist.manifest import Descriptor
 
-    data = store_for(client).read_blob(
-        Descriptor("application/octet-stream", digest, len(blob)), max_size=100
-    )
+    data = store_for(client).read_blob(Descriptor("application/octet-stream", digest, len(blob)), max_size=100)
     assert data == blob
     assert seen["storage.example"] is None
     assert seen["reg.example"] == "Bearer T"  # the registry itself did get the token

@@ -39,9 +39,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
     type=click.Path(dir_okay=False, path_type=Path),
     help="Read registry credentials only from this auth.json / config.json.",
 )
-@click.option(
-    "-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers."
-)
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers.")
 @click.option(
     "-c",
     "--config",
@@ -96,9 +94,9 @@ def _end_logging() -> None:
 
 
 def _register() -> None:
-    from hoist.cli import copy, inspect, tag, verify
+    from hoist.cli import audit, copy, history, inspect, promote, prune, rollback, status, tag, verify
 
-    for module in (copy, inspect, tag, verify):
+    for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune):
         cli.add_command(module.command)
 
 

@@ -27,6 +27,16 @@ class Globals:
     config: Path | None = None
     sessions: list[Session] = field(default_factory=list)
 
+    def load_config(self) -> Config:
+        """hoist.toml (``--config`` or the working directory); its [settings] add to the global options."""
+        from hoist.promotion.config import find_config, load_config
+
+        config = load_config(find_config(self.config))
+        self.insecure = self.insecure | config.insecure
+        if self.ca_file is None:
+            self.ca_file = config.ca_file
+        return config
+
     def registry_options(self) -> RegistryOptions:
         chunk = os.environ.get("HOIST_CHUNK_SIZE")
         options = RegistryOptions(
@@ -69,6 +79,8 @@ def reference(text: str) -> Reference:
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from hoist.promotion.config import Config
 
 
 @functools.cache

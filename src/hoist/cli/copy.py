@@ -30,9 +30,7 @@ def parse_platform(text: str) -> Platform | None:
 @click.command("copy")
 @click.argument("src", metavar="SRC")
 @click.argument("dst", metavar="DST")
-@click.option(
-    "-t", "--tag", "tags", multiple=True, metavar="TAG", help="Extra tag at the destination (repeatable)."
-)
+@click.option("-t", "--tag", "tags", multiple=True, metavar="TAG", help="Extra tag at the destination (repeatable).")
 @click.option(
     "--platform",
     default="all",
@@ -52,11 +50,7 @@ def command(src: str, dst: str, tags: tuple[str, ...], platform: str, dry_run: b
 
     source_ref = reference(src)
     destination_ref = reference(dst)
-    if (
-        isinstance(destination_ref, LayoutRef)
-        and destination_ref.tag is None
-        and destination_ref.digest is None
-    ):
+    if isinstance(destination_ref, LayoutRef) and destination_ref.tag is None and destination_ref.digest is None:
         destination_ref = destination_ref.with_tag("latest")
     options = CopyOptions(tags=tags, platform=parse_platform(platform), dry_run=dry_run, jobs=STATE.jobs)
     session = STATE.session()
@@ -101,9 +95,7 @@ def _print(result: CopyResult, requests: int) -> None:
         say(f"  write  {result.digest} as {targets}")
         say("dry run: nothing was changed")
         return
-    blobs = (
-        f"{result.blobs_mounted} mounted, {result.blobs_streamed} streamed, {result.blobs_skipped} skipped"
-    )
+    blobs = f"{result.blobs_mounted} mounted, {result.blobs_streamed} streamed, {result.blobs_skipped} skipped"
     tags = ", ".join(result.tags) if result.tags else "(by digest)"
     say(f"copied {result.digest}")
     say(f"  {result.source} -> {result.destination}  [{result.mode}]")

@@ -238,17 +238,35 @@ def write_tags(
             destination.put_manifest(manifest)
             return 1
         return 0
+    put_tags(destination, manifest, tags, pool)
+    moved = read_back(destination, manifest.digest, tags, pool)
+    if moved:
+        tag, now = moved[0]
+        raise TagRaced(
+            f"tag {tag} in {destination.location} points at {now or 'nothing'} right after hoist wrote "
+            f"{manifest.digest}: something else moved it; check who pushes to this tag"
+        )
+    return len(tags)
+
+
+def put_tags(destination: Store, manifest: Manifest, tags: Sequence[str], pool: ThreadPoolExecutor) -> None:
+    """PUT ``manifest`` under each tag: the first alone (it may store the manifest), the rest in parallel."""
+    if not tags:
+        return
     destination.put_manifest(manifest, tag=tags[0])
     _wait(pool.submit(destination.put_manifest, manifest, tag=t) for t in tags[1:])
-    read_back = list(pool.map(destination.head_manifest, tags))
-    for tag, found in zip(tags, read_back, strict=True):
-        if found is None or found.digest != manifest.digest:
-            now = found.digest if found is not None else "nothing"
-            raise TagRaced(
-                f"tag {tag} in {destination.location} points at {now} right after hoist wrote "
-                f"{manifest.digest}: something else moved it; check who pushes to this tag"
-            )
-    return len(tags)
+
+
+def read_back(
+    destination: Store, digest: Digest, tags: Sequence[str], pool: ThreadPoolExecutor
+) -> list[tuple[str, Digest | None]]:
+    """The tags that do not point at ``digest`` (with what they point at), read in parallel."""
+    found = list(pool.map(destination.head_manifest, tags))
+    return [
+        (tag, desc.digest if desc is not None else None)
+        for tag, desc in zip(tags, found, strict=True)
+        if desc is None or desc.digest != digest
+    ]
 
 
 def _wait(futures: Iterable[Future[Any]]) -> None:

@@ -100,9 +100,7 @@ def _summary(store: Store, node: Node, platform: object) -> ImageSummary:
         inner = config.get("config") if isinstance(config.get("config"), dict) else {}
         assert isinstance(inner, dict)
         summary.config = {
-            k: inner[k]
-            for k in ("Entrypoint", "Cmd", "Env", "ExposedPorts", "Labels", "Healthcheck")
-            if inner.get(k)
+            k: inner[k] for k in ("Entrypoint", "Cmd", "Env", "ExposedPorts", "Labels", "Healthcheck") if inner.get(k)
         }
     return summary
 

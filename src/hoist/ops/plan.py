@@ -94,9 +94,7 @@ def plan_copy(
     destination already has the digest).
     """
 
-    def make(
-        mode: Mode, top: Node, blobs: tuple[BlobStep, ...] = (), manifests: tuple[Manifest, ...] = ()
-    ) -> CopyPlan:
+    def make(mode: Mode, top: Node, blobs: tuple[BlobStep, ...] = (), manifests: tuple[Manifest, ...] = ()) -> CopyPlan:
         return CopyPlan(
             source=source_ref,
             destination=destination_ref,

@@ -132,9 +132,7 @@ def _check_digests(store: Store, env: Environment, entries: list[Entry], result:
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hoist-audit") as pool:
         present = dict(zip(digests, pool.map(exists, digests), strict=True))
-        history = [
-            (e, e.record.history_tag) for e in entries if e.record.kind == "promote" and e.record.history_tag
-        ]
+        history = [(e, e.record.history_tag) for e in entries if e.record.kind == "promote" and e.record.history_tag]
         tags = list(pool.map(lambda item: store.head_manifest(item[1]), history))
     for digest, ok in present.items():
         if ok:
@@ -146,9 +144,7 @@ def _check_digests(store: Store, env: Environment, entries: list[Entry], result:
             result.error(None, f"{digest} recorded in seq {seqs} no longer exists in {store.location}")
     for (entry, name), found in zip(history, tags, strict=True):
         if found is not None and str(found.digest) != entry.record.digest:
-            result.error(
-                entry.record.seq, f"history tag {name} points at {found.digest}, not {entry.record.digest}"
-            )
+            result.error(entry.record.seq, f"history tag {name} points at {found.digest}, not {entry.record.digest}")
     current = entries[0].record.current
     at_tag = store.head_manifest(env.tag)
     promoted = any(e.record.kind in ("promote", "rollback") for e in entries)

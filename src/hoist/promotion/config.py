@@ -111,9 +111,7 @@ def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
         return explicit
     candidate = (cwd or Path.cwd()) / CONFIG_NAME
     if not candidate.is_file():
-        raise ConfigError(
-            f"no {CONFIG_NAME} in {candidate.parent}: create one with 'hoist init' or pass --config PATH"
-        )
+        raise ConfigError(f"no {CONFIG_NAME} in {candidate.parent}: create one with 'hoist init' or pass --config PATH")
     return candidate
 
 
@@ -197,9 +195,7 @@ def _gates(env: Table, base: Path) -> GatesConfig:
     require = env.strings("require")
     for index, gate in enumerate(require):
         if gate not in GATE_NAMES:
-            raise env.fail(
-                f"require[{index}]", f"unknown gate {gate!r} (expected one of: {', '.join(GATE_NAMES)})"
-            )
+            raise env.fail(f"require[{index}]", f"unknown gate {gate!r} (expected one of: {', '.join(GATE_NAMES)})")
     table = env.table("gates")
     if table is None:
         return GatesConfig(require=tuple(require))
@@ -239,9 +235,7 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
         return None
     target = table.req_string("target")
     if target == "docker":
-        table.check_keys(
-            ["target", "host", "container", "ports", "env", "volumes", "network", "command", "timeout"]
-        )
+        table.check_keys(["target", "host", "container", "ports", "env", "volumes", "network", "command", "timeout"])
         container = table.req_string("container")
         return DeployConfig(
             target=target,
@@ -313,9 +307,7 @@ def _health(table: Table | None) -> HealthConfig | None:
 def _check_links(env: Environment, environments: dict[str, Environment], table: Table) -> None:
     def known(name: str | None, key: str) -> None:
         if name is not None and name not in environments:
-            raise table.fail(
-                f"{env.name}.{key}", f"no environment named {name!r} (have: {', '.join(environments)})"
-            )
+            raise table.fail(f"{env.name}.{key}", f"no environment named {name!r} (have: {', '.join(environments)})")
 
     known(env.source, "from")
     known(env.gates.deployed_environment, "gates.deployed.environment")

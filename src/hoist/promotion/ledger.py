@@ -15,6 +15,7 @@ so two promotions racing on one environment both end up in the chain, in a consi
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ from hoist.manifest import OCI_EMPTY, Manifest
 from hoist.ops.referrers import attach_referrer, subject_descriptor
 from hoist.promotion.record import Entry, Record, parse_record_manifest, record_manifest
 from hoist.store.base import Store
+
+log = logging.getLogger("hoist.ledger")
 
 WINDOW = 50
 MAX_ATTEMPTS = 6
@@ -60,6 +63,17 @@ class View:
 BuildRecord = Callable[[View], Record]
 
 
+def subject_of(store: Store, view: View, digest: str) -> tuple[str, int]:
+    """The media type and size of an image the ledger speaks of (from the records, else the store)."""
+    for entry in view.entries:
+        if entry.record.digest == digest:
+            return entry.record.media_type, entry.record.size
+    found = store.head_manifest(Digest.parse(digest))
+    if found is None:
+        raise NotFound(f"{digest} is not in {store.location}")
+    return found.media_type, found.size
+
+
 @dataclass(frozen=True)
 class Appended:
     entry: Entry
@@ -89,9 +103,7 @@ class Ledger:
             return View([], started)
         record, window = parse_record_manifest(manifest)
         if record.environment != self.environment:
-            raise IntegrityError(
-                f"{self.tag} in {self.store.location} holds a record of {record.environment!r}"
-            )
+            raise IntegrityError(f"{self.tag} in {self.store.location} holds a record of {record.environment!r}")
         return View([Entry(manifest.digest, record), *window], started)
 
     def entry(self, digest: Digest) -> tuple[Entry, list[Entry]]:
@@ -159,8 +171,15 @@ class Ledger:
             if found is not None and found.digest == manifest.digest:
                 return Appended(entry, View([entry, *view.entries], written), manifest, indexed)
             after = self.read()
+            log.debug("ledger %s: record seq %d met a concurrent writer", self.tag, record.seq)
             if any(e.manifest == manifest.digest for e in after.entries):
                 return Appended(entry, after, manifest, indexed)  # a later writer chained onto ours
+            log.debug(
+                "ledger %s: record seq %d lost the race; writing it on top of seq %d",
+                self.tag,
+                record.seq,
+                after.next_seq - 1,
+            )
             self._discard(manifest.digest)
             view = after
         raise LedgerConflict(

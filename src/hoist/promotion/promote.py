@@ -18,7 +18,7 @@ from typing import Any
 from hoist.digest import Digest
 from hoist.errors import InputError, NotFound
 from hoist.manifest import Manifest
-from hoist.ops.copy import CopyObserver, CopyOptions, CopyResult, copy_image, write_tags
+from hoist.ops.copy import CopyObserver, CopyOptions, CopyResult, copy_image, put_tags, read_back, write_tags
 from hoist.ops.resolve import resolve
 from hoist.promotion.config import Config, Environment
 from hoist.promotion.ledger import Appended, Ledger, View
@@ -195,14 +195,10 @@ def promote(
         )
 
     with ThreadPoolExecutor(max_workers=max(options.jobs, 4), thread_name_prefix="hoist-tags") as pool:
-
-        def move_tags() -> None:
-            with timer.stage("tags"):
-                write_tags(destination, manifest, tags, pool, write_manifest=False)
-
+        move = TagMove(destination, manifest, tags, pool, timer)
         with timer.stage("ledger"):
-            appended = ledger.append(build, view=view, between=move_tags)
-        finish(destination, ledger, appended, target, manifest, pool, timer)
+            appended = ledger.append(build, view=view, between=move)
+        finish(ledger, appended, move)
     record = appended.entry.record
     result.seq = record.seq
     result.history_tag = record.history_tag
@@ -211,25 +207,45 @@ def promote(
     return result
 
 
-def finish(
-    store: Store,
-    ledger: Ledger,
-    appended: Appended,
-    env: Environment,
-    manifest: Manifest,
-    pool: ThreadPoolExecutor,
-    timer: Timer,
-) -> None:
-    """After a record is confirmed: converge the tag on the ledger's head, history tag, referrers."""
+class TagMove:
+    """Moves an environment's tags as the step between writing a record and confirming it.
+
+    The tags are read back only in :func:`finish`, after the record is confirmed (and the settle delay
+    has passed), so the read-back also catches a racing promotion's late writes.
+    """
+
+    def __init__(self, store: Store, manifest: Manifest, tags: list[str], pool: ThreadPoolExecutor, timer: Timer):
+        self.store = store
+        self.manifest = manifest
+        self.tags = tags
+        self.pool = pool
+        self.timer = timer
+
+    def __call__(self) -> None:
+        with self.timer.stage("tags"):
+            put_tags(self.store, self.manifest, self.tags, self.pool)
+
+
+def finish(ledger: Ledger, appended: Appended, move: TagMove) -> None:
+    """After a record is confirmed: read the tags back and settle them with any racing writer, then the
+    history tag and the referrers.
+
+    The newest record wins the tags: when this record is the newest, tags found elsewhere are written
+    again (and a second miss is an error); when a later record exists, the tags both wrote are pointed
+    at its digest.
+    """
+    store, manifest, pool, timer = move.store, move.manifest, move.pool, move.timer
     head = appended.view.head
     with timer.stage("verify"):
-        if (
-            head is not None
-            and head.manifest != appended.entry.manifest
-            and head.record.current != str(manifest.digest)
-        ):
-            newest = store.get_manifest(Digest.parse(head.record.current))  # a later promotion won the tag
-            write_tags(store, newest, [env.tag], pool, write_manifest=False)
+        if head is None or head.manifest == appended.entry.manifest:
+            moved = [tag for tag, _ in read_back(store, manifest.digest, move.tags, pool)]
+            if moved:
+                write_tags(store, manifest, moved, pool, write_manifest=False)
+        elif head.record.current != str(manifest.digest):
+            winner = next((e.record for e in appended.view.entries if e.record.seq == head.record.current_seq), None)
+            shared = [t for t in move.tags if winner is None or t in winner.tags] or move.tags[:1]
+            newest = store.get_manifest(Digest.parse(head.record.current))
+            put_tags(store, newest, shared, pool)
         history = appended.entry.record.history_tag
         if history:
             write_tags(store, manifest, [history], pool, write_manifest=False)
@@ -243,14 +259,10 @@ def _resolve(store: Store, env: Environment, digest: Digest | None) -> Manifest:
     try:
         return store.get_manifest(digest)
     except NotFound as exc:
-        raise InputError(
-            f"{digest} is not in {env.name}'s repository {store.location}: check the digest"
-        ) from exc
+        raise InputError(f"{digest} is not in {env.name}'s repository {store.location}: check the digest") from exc
 
 
-def _context(
-    env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None
-) -> TemplateContext:
+def _context(env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None) -> TemplateContext:
     context = TemplateContext(digest=str(digest), seq=seq, tag=env.tag, environment=env.name)
     if environ is not None:
         context.environ = environ

@@ -115,16 +115,12 @@ def parse_record_manifest(manifest: Manifest) -> tuple[Record, list[Entry]]:
         annotations = doc["annotations"]
         record = Record.from_json(json.loads(annotations[ANNOTATION_RECORD]))
         window_doc = json.loads(annotations.get(ANNOTATION_WINDOW, "[]"))
-        window = [
-            Entry(Digest.parse(item["manifest"]), Record.from_json(item["record"])) for item in window_doc
-        ]
+        window = [Entry(Digest.parse(item["manifest"]), Record.from_json(item["record"])) for item in window_doc]
         subject = doc["subject"]["digest"]
     except (KeyError, TypeError, ValueError) as exc:
         raise IntegrityError(f"{what} is not a hoist ledger record: {exc}") from exc
     if doc.get("artifactType") != RECORD_TYPE:
-        raise IntegrityError(
-            f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record"
-        )
+        raise IntegrityError(f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record")
     if subject != record.digest or annotations.get(ANNOTATION_SEQ) != str(record.seq):
         raise IntegrityError(f"{what}: its annotations disagree with the record it holds")
     return record, window

@@ -13,10 +13,9 @@ from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import InputError, InvalidDigest, NotFound, OperationError
-from hoist.ops.copy import write_tags
 from hoist.promotion.config import Config, Environment
 from hoist.promotion.ledger import Ledger, View
-from hoist.promotion.promote import Timer, finish
+from hoist.promotion.promote import TagMove, Timer, finish
 from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
 from hoist.promotion.record import Entry, Record
 from hoist.store.session import Session
@@ -65,9 +64,7 @@ def previous_target(entries: list[Entry]) -> tuple[str, int] | None:
     return stack[-2] if len(stack) >= 2 else None
 
 
-def choose_target(
-    env: Environment, entries: list[Entry], to: str | None, *, force: bool
-) -> tuple[str, int | None]:
+def choose_target(env: Environment, entries: list[Entry], to: str | None, *, force: bool) -> tuple[str, int | None]:
     if not entries:
         raise InputError(f"{env.name} has no ledger yet: nothing to roll back to (promote something first)")
     if to is None:
@@ -79,9 +76,7 @@ def choose_target(
         for entry in entries:
             if entry.record.seq == int(to) and entry.record.kind in ("promote", "rollback"):
                 return entry.record.digest, entry.record.seq
-        raise InputError(
-            f"{env.name} has no promotion or rollback with sequence {to} (see 'hoist history {env.name}')"
-        )
+        raise InputError(f"{env.name} has no promotion or rollback with sequence {to} (see 'hoist history {env.name}')")
     try:
         digest = str(Digest.parse(to))
     except InvalidDigest as exc:
@@ -179,14 +174,10 @@ def rollback(
         )
 
     with ThreadPoolExecutor(max_workers=max(jobs, 4), thread_name_prefix="hoist-tags") as pool:
-
-        def move_tags() -> None:
-            with timer.stage("tags"):
-                write_tags(store, manifest, tags, pool, write_manifest=False)
-
+        move = TagMove(store, manifest, tags, pool, timer)
         with timer.stage("ledger"):
-            appended = ledger.append(build, view=view, between=move_tags)
-        finish(store, ledger, appended, env, manifest, pool, timer)
+            appended = ledger.append(build, view=view, between=move)
+        finish(ledger, appended, move)
     result.seq = appended.entry.record.seq
     result.record = str(appended.entry.manifest)
     result.timings = {**timer.stages, "total": timer.total}

@@ -39,9 +39,7 @@ def check_template(template: str) -> None:
                 raise ConfigError(f"template {template!r}: '{{env.}}' needs a variable name, as in {example}")
             continue
         if name not in FIELDS:
-            raise ConfigError(
-                f"template {template!r}: unknown field {{{name}}} (known: {', '.join(FIELDS)}, env.NAME)"
-            )
+            raise ConfigError(f"template {template!r}: unknown field {{{name}}} (known: {', '.join(FIELDS)}, env.NAME)")
 
 
 def git_value(*args: str) -> str | None:
@@ -93,9 +91,7 @@ class TemplateContext:
             "seq": lambda: self.seq,
             "tag": lambda: self.tag,
             "environment": lambda: self.environment,
-            "git_sha": lambda: self._git(
-                "git_sha", git_sha, "not in a git repository and GITHUB_SHA is unset"
-            ),
+            "git_sha": lambda: self._git("git_sha", git_sha, "not in a git repository and GITHUB_SHA is unset"),
             "git_ref": lambda: self._git("git_ref", git_ref, "not on a git branch and GITHUB_REF is unset"),
         }
         return getters[name]()

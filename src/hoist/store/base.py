@@ -64,9 +64,7 @@ class Store(Protocol):
         """The size of a blob, or None when the repository does not have it."""
         ...
 
-    def open_blob(
-        self, descriptor: Descriptor, *, offset: int = 0
-    ) -> AbstractContextManager[Iterator[bytes]]:
+    def open_blob(self, descriptor: Descriptor, *, offset: int = 0) -> AbstractContextManager[Iterator[bytes]]:
         """The blob's bytes from ``offset``, streamed; the caller checks the digest."""
         ...
 

@@ -44,11 +44,7 @@ class OCILayoutStore:
         self.location: Reference = LayoutRef(self.path)
         if not (self.path / "oci-layout").is_file():
             if not create:
-                what = (
-                    "does not exist"
-                    if not self.path.exists()
-                    else "is not an OCI image layout (no oci-layout file)"
-                )
+                what = "does not exist" if not self.path.exists() else "is not an OCI image layout (no oci-layout file)"
                 raise ReferenceNotFound(f"oci:{path} {what}: give the directory of an OCI image layout")
             self._initialise()
 
@@ -159,9 +155,7 @@ class OCILayoutStore:
         }
         with self._locked():
             doc = self._read_index()
-            doc["manifests"] = [
-                e for e in doc["manifests"] if (e.get("annotations") or {}).get(REF_NAME) != tag
-            ]
+            doc["manifests"] = [e for e in doc["manifests"] if (e.get("annotations") or {}).get(REF_NAME) != tag]
             doc["manifests"].append(entry)
             self._write_index(doc)
         return False
@@ -177,9 +171,7 @@ class OCILayoutStore:
     def delete_tag(self, tag: str) -> None:
         with self._locked():
             doc = self._read_index()
-            doc["manifests"] = [
-                e for e in doc["manifests"] if (e.get("annotations") or {}).get(REF_NAME) != tag
-            ]
+            doc["manifests"] = [e for e in doc["manifests"] if (e.get("annotations") or {}).get(REF_NAME) != tag]
             self._write_index(doc)
 
     def tags(self) -> list[str]:
@@ -209,9 +201,7 @@ class OCILayoutStore:
         if size is None:
             raise NotFound(f"blob oci:{self.path}@{descriptor.digest}: not in the layout")
         if size > max_size:
-            raise DigestMismatch(
-                f"blob oci:{self.path}@{descriptor.digest}: {size} bytes, more than expected"
-            )
+            raise DigestMismatch(f"blob oci:{self.path}@{descriptor.digest}: {size} bytes, more than expected")
         data = self._blob_path(descriptor.digest).read_bytes()
         descriptor.digest.verify(data, f"blob oci:{self.path}@{descriptor.digest}")
         return data

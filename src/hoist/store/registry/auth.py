@@ -73,8 +73,7 @@ def parse_challenge(header: str) -> Challenge | None:
         nxt = re.search(r",\s*(Bearer|Basic)\b", header[start:], flags=re.IGNORECASE)
         body = header[start : start + nxt.start()] if nxt else header[start:]
         params = {
-            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
-            for m in _PARAM.finditer(body)
+            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM.finditer(body)
         }
         found.append(Challenge(match.group(1).lower(), {k: v.replace('\\"', '"') for k, v in params.items()}))
     for scheme in ("bearer", "basic"):
@@ -221,9 +220,7 @@ class Authenticator:
         response = self._send(httpx.Request("GET", realm, params=params, headers=headers))
         return self._token_from(response, scopes, creds)
 
-    def _token_from(
-        self, response: httpx.Response, scopes: frozenset[Scope], creds: Credentials | None
-    ) -> _Token:
+    def _token_from(self, response: httpx.Response, scopes: frozenset[Scope], creds: Credentials | None) -> _Token:
         if response.status_code in (401, 403):
             if creds is None:
                 raise AuthenticationFailed(self._missing_message())

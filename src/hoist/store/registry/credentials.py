@@ -109,9 +109,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"credentials file {path} is not valid JSON (line {exc.lineno}): fix or remove it"
-        ) from exc
+        raise ConfigError(f"credentials file {path} is not valid JSON (line {exc.lineno}): fix or remove it") from exc
     if not isinstance(doc, dict):
         raise ConfigError(f"credentials file {path} must hold a JSON object")
     return doc
@@ -151,9 +149,7 @@ def _decode_auth(entry: Mapping[str, Any], source: Path, key: str) -> Credential
     return None
 
 
-def _from_auth_json(
-    path: Path, registry: str, repository: str | None, helper: HelperRunner
-) -> Credentials | None:
+def _from_auth_json(path: Path, registry: str, repository: str | None, helper: HelperRunner) -> Credentials | None:
     doc = _read_json(path)
     if doc is None:
         return None

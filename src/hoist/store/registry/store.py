@@ -89,9 +89,7 @@ class RegistryStore:
                 except InvalidDigest:
                     claimed_digest = None
                 if claimed_digest is not None and Digest.of(raw, claimed_digest.algorithm) != claimed_digest:
-                    raise DigestMismatch(
-                        f"{what}: the registry says {claimed} but sent content with digest {actual}"
-                    )
+                    raise DigestMismatch(f"{what}: the registry says {claimed} but sent content with digest {actual}")
         media_type = _media_type(response)
         if media_type is None or media_type in ("application/json", "application/octet-stream", "text/plain"):
             media_type = sniff_media_type(raw)
@@ -248,11 +246,7 @@ class RegistryStore:
     # -- mounts --------------------------------------------------------------------------------------
 
     def can_mount_from(self, other: Store) -> bool:
-        return (
-            isinstance(other, RegistryStore)
-            and other.client is self.client
-            and other.repository != self.repository
-        )
+        return isinstance(other, RegistryStore) and other.client is self.client and other.repository != self.repository
 
     def mount_blob(self, descriptor: Descriptor, source: Store) -> bool:
         assert isinstance(source, RegistryStore)
@@ -294,9 +288,7 @@ class RegistryStore:
         self.client.referrers_api = True
         from hoist.manifest import parse_manifest
 
-        parsed = parse_manifest(
-            Manifest.from_bytes(response.content, "application/vnd.oci.image.index.v1+json")
-        )
+        parsed = parse_manifest(Manifest.from_bytes(response.content, "application/vnd.oci.image.index.v1+json"))
         found = list(parsed.children)
         if artifact_type and "OCI-Filters-Applied" not in response.headers:
             found = [d for d in found if d.artifact_type == artifact_type]

@@ -170,9 +170,7 @@ class RegistryClient:
         self._scheme: str | None = None if self._probe else "https"
         # Plain HTTP needs no trust store: loopback hosts get one only if they turn out to speak TLS.
         self._http = self._client(verify=not self._probe)
-        self.auth = Authenticator(
-            host, lambda repo: options.credentials.lookup(registry, repo), self._send_auth
-        )
+        self.auth = Authenticator(host, lambda repo: options.credentials.lookup(registry, repo), self._send_auth)
 
     def _client(self, *, verify: bool) -> httpx.Client:
         options = self.options
@@ -184,9 +182,7 @@ class RegistryClient:
         )
         timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0))
         headers = {"User-Agent": f"hoist/{__version__}"}
-        return httpx.Client(
-            verify=trust, limits=limits, timeout=timeout, headers=headers, transport=options.transport
-        )
+        return httpx.Client(verify=trust, limits=limits, timeout=timeout, headers=headers, transport=options.transport)
 
     def close(self) -> None:
         self._http.close()
@@ -278,9 +274,7 @@ class RegistryClient:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_body:
             response.close()
-            raise ManifestTooLarge(
-                f"{what}: {declared} bytes is over the {max_body // (1024 * 1024)} MiB limit"
-            )
+            raise ManifestTooLarge(f"{what}: {declared} bytes is over the {max_body // (1024 * 1024)} MiB limit")
         chunks: list[bytes] = []
         total = 0
         for chunk in response.iter_bytes():
@@ -310,9 +304,7 @@ class RegistryClient:
         response.close()
         fresh = self.auth.challenged(response, needed, used)
         if not fresh:
-            raise AuthenticationFailed(
-                f"{self.host} requires authentication: log in with 'docker login {self.host}'"
-            )
+            raise AuthenticationFailed(f"{self.host} requires authentication: log in with 'docker login {self.host}'")
         response = self._once(method, path, fresh, headers, params, content, follow_redirects)
         if response.status_code == 401:
             response.read()
@@ -417,7 +409,5 @@ class RegistryClient:
         if status in (401, 403):
             return AuthenticationFailed(f"{what}: {self.host} denied access{detail}")
         if status == 413 or code == "SIZE_INVALID":
-            return ManifestTooLarge(
-                f"{what}: {self.host} refused it as too large{detail}", status=status, code=code
-            )
+            return ManifestTooLarge(f"{what}: {self.host} refused it as too large{detail}", status=status, code=code)
         return RegistryError(f"{what}: {self.host} answered {status}{detail}", status=status, code=code)

@@ -103,9 +103,7 @@ class _Reader:
     def finish(self, what: str) -> None:
         extra = self._pending or next(self._iter, b"")
         if extra:
-            raise DigestMismatch(
-                f"{what}: source has more than the {self.source.descriptor.size} bytes declared"
-            )
+            raise DigestMismatch(f"{what}: source has more than the {self.source.descriptor.size} bytes declared")
         self.hasher.check(what, size=self.source.descriptor.size)
 
 
@@ -185,9 +183,7 @@ def _monolithic(
     reader.finish(what)
 
 
-def _chunked(
-    client: RegistryClient, repository: str, session: str, reader: _Reader, meter: _Meter, what: str
-) -> None:
+def _chunked(client: RegistryClient, repository: str, session: str, reader: _Reader, meter: _Meter, what: str) -> None:
     size = reader.source.descriptor.size
     chunk_size = client.options.chunk_size
     scopes = [Scope.push(repository)]
@@ -226,9 +222,7 @@ def _chunked(
             if resumes > client.options.retries:
                 raise
             session, held = _status(client, repository, session, what)
-            log.debug(
-                "%s: chunk %d-%d failed (%s); registry holds %d bytes, resuming", what, start, end, exc, held
-            )
+            log.debug("%s: chunk %d-%d failed (%s); registry holds %d bytes, resuming", what, start, end, exc, held)
             reader.rewind_to(held)
     reader.finish(what)
     try:
@@ -243,9 +237,7 @@ def _chunked(
         )
     except RegistryError as exc:
         if exc.code == "DIGEST_INVALID":  # our bytes were right; the registry assembled them wrongly
-            raise TransportError(
-                f"{what}: the registry's copy of the upload is corrupt; starting again"
-            ) from exc
+            raise TransportError(f"{what}: the registry's copy of the upload is corrupt; starting again") from exc
         raise
 
 

@@ -1,0 +1,38 @@
+"""``hoist audit verify ENV``: the ledger's chain is whole, untampered, and what it records exists."""
+
+from __future__ import annotations
+
+import click
+
+from hoist.cli.context import STATE, emit_json, say
+from hoist.cli.options import json_option
+
+
+@click.group("audit")
+def command() -> None:
+    """Check the ledger kept in the registry."""
+
+
+@command.command("verify")
+@click.argument("environment", metavar="ENV")
+@json_option
+def verify(environment: str, json_out: bool) -> None:
+    """Walk ENV's whole ledger: chain, copies, recorded digests and history tags."""
+    from hoist.promotion.audit import audit
+
+    config = STATE.load_config()
+    env = config.environment(environment)
+    result = audit(STATE.session().open(env.image), env, jobs=STATE.jobs)
+    if json_out:
+        emit_json(result.to_json())
+    else:
+        for finding in result.findings:
+            where = f"seq {finding.seq}: " if finding.seq is not None else ""
+            say(f"{finding.severity.upper():7} {where}{finding.message}")
+        verdict = "ok" if result.ok else "FAILED"
+        say(
+            f"audit {verdict}: {result.records} record(s), {result.digests_checked} digest(s) checked, "
+            f"head {result.head}"
+        )
+    if not result.ok:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,121 @@
+"""``hoist promote FROM TO``: the digest FROM has, copied by digest to TO, tagged, verified, recorded."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
+
+import click
+
+from hoist.cli import github
+from hoist.cli.context import STATE, emit_json, is_terminal, say
+from hoist.cli.options import dry_run_option, json_option
+from hoist.digest import Digest
+
+if TYPE_CHECKING:
+    from hoist.ops.copy import CopyObserver
+    from hoist.promotion.promote import PromoteResult
+
+
+def progress(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
+    if enabled and is_terminal(sys.stderr):
+        from hoist.cli.progress import BarProgress
+
+        return BarProgress()
+    return nullcontext(None)
+
+
+@click.command("promote")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@click.option("--digest", metavar="DIGEST", help="Promote this digest of FROM's repository instead of FROM's tag.")
+@click.option("--reason", metavar="TEXT", help="Why: kept in the ledger and shown by 'hoist history'.")
+@click.option("--force", is_flag=True, help="Promote even when TO has the digest already, or FROM is not TO's 'from'.")
+@dry_run_option
+@json_option
+def command(
+    source: str,
+    target: str,
+    digest: str | None,
+    reason: str | None,
+    force: bool,
+    dry_run: bool,
+    json_out: bool,
+) -> None:
+    """Promote the image environment FROM has to environment TO, by digest, and record it."""
+    from hoist.promotion.promote import PromoteOptions, promote
+
+    config = STATE.load_config()
+    options = PromoteOptions(
+        digest=Digest.parse(digest) if digest else None,
+        reason=reason,
+        force=force,
+        dry_run=dry_run,
+        jobs=STATE.jobs,
+    )
+    session = STATE.session()
+    with progress(enabled=not json_out and not dry_run) as observer:
+        result = promote(config, session, source, target, options=options, observer=observer)
+    requests, auth = session.stats.snapshot()
+    if json_out:
+        emit_json({**result.to_json(), "requests": requests, "auth_requests": auth})
+    else:
+        _print(result, requests)
+    if not dry_run:
+        _github(result)
+
+
+def _print(result: PromoteResult, requests: int) -> None:
+    if result.noop:
+        say(
+            f"{result.environment} already has {result.digest} (seq {result.seq}): nothing to do "
+            "(--force records it again)"
+        )
+        return
+    verb = "would promote" if result.dry_run else "promoted"
+    say(f"{verb} {result.digest}")
+    say(f"  {result.source} -> {result.reference}  (seq {result.seq})")
+    say(f"  tags: {', '.join(result.tags)}; history tag: {result.history_tag}")
+    if result.previous_digest:
+        say(f"  previous: {result.previous_digest}")
+    if result.copy is not None:
+        copy = result.copy
+        say(
+            f"  copy: {copy.mode}; {copy.blobs_mounted} mounted, {copy.blobs_streamed} streamed, "
+            f"{copy.blobs_skipped} skipped"
+        )
+    if result.dry_run:
+        say("dry run: nothing was changed")
+        return
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k != "total")
+    say(f"  record: {result.record}; {requests} requests; {result.timings.get('total', 0):.2f}s ({stages})")
+
+
+def _github(result: PromoteResult) -> None:
+    github.write_outputs(
+        {
+            "digest": result.digest,
+            "seq": result.seq,
+            "tags": result.tags,
+            "previous-digest": result.previous_digest or "",
+            "history-tag": result.history_tag or "",
+            "noop": str(result.noop).lower(),
+        }
+    )
+    if result.noop:
+        github.write_summary(f"### hoist: {result.environment} already has `{result.digest}`\n")
+        return
+    rows: list[list[object]] = [
+        ["environment", result.environment],
+        ["digest", f"`{result.digest}`"],
+        ["from", result.source],
+        ["to", result.reference],
+        ["sequence", result.seq],
+        ["tags", ", ".join(result.tags)],
+        ["history tag", result.history_tag],
+        ["previous", f"`{result.previous_digest}`" if result.previous_digest else "-"],
+        ["reason", result.reason or "-"],
+        ["time", f"{result.timings.get('total', 0):.2f} s"],
+    ]
+    github.write_summary(f"### hoist promoted {result.environment}\n\n" + github.table(["", ""], rows))
