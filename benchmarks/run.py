@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, require
 
-SECTIONS = ("copy",)
+SECTIONS = ("copy", "promote")
 
 
 def main() -> None:
@@ -33,6 +33,10 @@ def main() -> None:
                 from benchmarks import bench_copy
 
                 parts.append(bench_copy.report(work / "copy", args.runs))
+            elif section == "promote":
+                from benchmarks import bench_promote
+
+                parts.append(bench_promote.report(work / "promote", args.runs))
             print(parts[-1], flush=True)
     skopeo = subprocess.run(["skopeo", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     header = (

@@ -46,6 +46,21 @@ def main() -> None:
             hoist("copy", f"{repo}:staging", f"{registry.host}/prod/app:main", "--tag", "latest")
             hoist("verify", f"{registry.host}/prod/app:main", "--deep", "--against", f"oci:{layout}:v1")
             hoist("copy", f"{registry.host}/prod/app:main", f"oci:{work}/export:main")
+
+            config = work / "hoist.toml"
+            config.write_text(
+                f'[environments.staging]\nimage = "{repo}:staging"\n\n'
+                f'[environments.production]\nimage = "{repo}:main"\nfrom = "staging"\ntags = ["latest", "{{date}}"]\n'
+            )
+            hoist("--config", str(config), "promote", "staging", "production", "--reason", "first release")
+            second = make_busybox_image(layout, tag="v2", version="B")
+            print(f"\nbuilt once: oci:{layout}:v2 -> {second.digest}")
+            hoist("copy", f"oci:{layout}:v2", f"{repo}:staging")
+            hoist("--config", str(config), "promote", "staging", "production", "--reason", "second release")
+            hoist("--config", str(config), "history", "production")
+            hoist("--config", str(config), "rollback", "production", "--reason", "demo rollback")
+            hoist("--config", str(config), "status")
+            hoist("--config", str(config), "audit", "verify", "production")
             print("\nthe same digest everywhere: built once, promoted by digest, never rebuilt.")
 
 
