@@ -6,9 +6,10 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from benchmarks.common import HOIST, far_registry, hoist_json, markdown_table, timed
 from tests.infra.images import make_image
 from tests.infra.skopeo import layout_ref, skopeo_copy
+
+from benchmarks.common import HOIST, far_registry, hoist_json, markdown_table, timed
 
 HISTORY = 30
 
@@ -46,8 +47,10 @@ def report(work: Path, runs: int) -> str:
             far.clear()
             seconds, _, _ = timed([*base, "rollback", "production", "--json"])
             measured["rollback"].append((seconds, far.requests()))
-            for command, args in (("history", ["history", "production", "--limit", "20", "--json"]),
-                                  ("status", ["status", "production", "--json"])):
+            for command, args in (
+                ("history", ["history", "production", "--limit", "20", "--json"]),
+                ("status", ["status", "production", "--json"]),
+            ):
                 far.clear()
                 seconds, _, out = timed([*base, *args])
                 measured[command].append((seconds, far.requests()))
@@ -61,10 +64,15 @@ def report(work: Path, runs: int) -> str:
     }
     for command, samples in measured.items():
         requests = max(r for _, r in samples)
-        rows.append([
-            what[command], f"{statistics.median(s for s, _ in samples):.3f} s", requests, f"<= {targets[command]}",
-            "yes" if requests <= targets[command] else "NO",
-        ])
+        rows.append(
+            [
+                what[command],
+                f"{statistics.median(s for s, _ in samples):.3f} s",
+                requests,
+                f"<= {targets[command]}",
+                "yes" if requests <= targets[command] else "NO",
+            ]
+        )
     table = markdown_table(["operation", "wall time (median)", "requests (max)", "target", "met"], rows)
     return (
         "## Promotion\n\n"

@@ -94,9 +94,9 @@ def _end_logging() -> None:
 
 
 def _register() -> None:
-    from hoist.cli import audit, copy, history, inspect, promote, prune, rollback, status, tag, verify
+    from hoist.cli import audit, copy, deploy, history, inspect, promote, prune, release, rollback, status, tag, verify
 
-    for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune):
+    for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune, deploy, release):
         cli.add_command(module.command)
 
 

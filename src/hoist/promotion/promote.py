@@ -236,7 +236,7 @@ def finish(ledger: Ledger, appended: Appended, move: TagMove) -> None:
     """
     store, manifest, pool, timer = move.store, move.manifest, move.pool, move.timer
     head = appended.view.head
-    with timer.stage("verify"):
+    with timer.stage("readback"):
         if head is None or head.manifest == appended.entry.manifest:
             moved = [tag for tag, _ in read_back(store, manifest.digest, move.tags, pool)]
             if moved:

@@ -1,0 +1,44 @@
+"""``hoist deploy ENV``: put ENV's promoted digest into service, check health, roll back on failure."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from hoist.cli import github
+from hoist.cli.context import STATE, emit_json, say
+from hoist.cli.options import json_option
+from hoist.digest import Digest
+
+if TYPE_CHECKING:
+    from hoist.deploy.deploy import DeployResult
+
+
+@click.command("deploy")
+@click.argument("environment", metavar="ENV")
+@click.option("--digest", metavar="DIGEST", help="Deploy this digest (default: the promoted one, or the tag's).")
+@click.option("--no-rollback", is_flag=True, help="Leave a failed deploy running instead of restoring the previous.")
+@json_option
+def command(environment: str, digest: str | None, no_rollback: bool, json_out: bool) -> None:
+    """Deploy ENV's digest (by digest, never by tag), wait for health, roll back when it fails."""
+    from hoist.deploy.deploy import deploy
+
+    config = STATE.load_config()
+    result = deploy(
+        config, STATE.session(), environment, digest=Digest.parse(digest) if digest else None, no_rollback=no_rollback
+    )
+    report(result, json_out=json_out)
+
+
+def report(result: DeployResult, *, json_out: bool) -> None:
+    if json_out:
+        emit_json(result.to_json())
+    else:
+        health = result.health.detail if result.health else "no checks"
+        say(f"deployed {result.image}")
+        say(f"  {result.target}; healthy: {health}")
+        stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+        say(f"  {stages}")
+    github.write_outputs({"digest": result.digest, "image": result.image, "healthy": str(result.healthy).lower()})
+    github.write_summary(f"### hoist deployed {result.environment}\n\n`{result.image}` is healthy")

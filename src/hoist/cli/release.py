@@ -1,0 +1,45 @@
+"""``hoist release FROM TO``: gates, promote by digest, verify, deploy, health, auto-rollback; stage times."""
+
+from __future__ import annotations
+
+import click
+
+from hoist.cli import github
+from hoist.cli.context import STATE, emit_json, say
+from hoist.cli.options import json_option
+from hoist.cli.promote import progress
+
+
+@click.command("release")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@click.option("--reason", metavar="TEXT", help="Why: kept in the ledger.")
+@click.option("--force", is_flag=True, help="Promote even when TO has the digest or FROM is not TO's 'from'.")
+@json_option
+def command(source: str, target: str, reason: str | None, force: bool, json_out: bool) -> None:
+    """The production path: promote FROM to TO by digest, verify, deploy, check health, roll back on failure."""
+    from hoist.deploy.release import STAGES, release
+    from hoist.promotion.promote import PromoteOptions
+
+    config = STATE.load_config()
+    options = PromoteOptions(reason=reason, force=force, jobs=STATE.jobs)
+    with progress(enabled=not json_out) as observer:
+        result = release(config, STATE.session(), source, target, options=options, observer=observer)
+    if json_out:
+        emit_json(result.to_json())
+    else:
+        promoted = result.promotion
+        deployed = result.deployment
+        say(f"released {promoted.digest} to {promoted.environment} (seq {promoted.seq})")
+        if deployed is not None and deployed.health is not None:
+            say(f"  {deployed.target}: {deployed.health.detail}")
+        say("")
+        say("  stage      seconds")
+        for name in (*STAGES, "total"):
+            say(f"  {name:<9} {result.stages.get(name, 0.0):8.3f}")
+    rows = [[name, f"{result.stages.get(name, 0.0):.3f} s"] for name in (*STAGES, "total")]
+    github.write_outputs({"digest": result.promotion.digest, "seq": result.promotion.seq})
+    github.write_summary(
+        f"### hoist released `{result.promotion.digest}` to {result.promotion.environment}\n\n"
+        + github.table(["stage", "time"], rows)
+    )

@@ -1,0 +1,52 @@
+"""Running a user's command (a deploy command, a test suite) with its output passed through."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+
+from hoist.errors import OperationError
+
+_DRAIN_SECONDS = 1.0
+
+
+def run_passing_output(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float | None, what: str
+) -> int:
+    """Run ``argv``, passing both output streams through to stderr line by line; return its exit code.
+
+    stdout stays free for hoist's own ``--json`` answer. A command still running at ``timeout`` is
+    killed and that is an error. Output of background processes the command leaves running is passed
+    through only until shortly after the command itself exits.
+    """
+    try:
+        process = subprocess.Popen(  # noqa: S603 - the user's own command, from hoist.toml or the command line
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        raise OperationError(f"cannot run {what}: {exc.strerror}") from exc
+    reader = threading.Thread(target=_relay, args=(process,), name="hoist-output", daemon=True)
+    reader.start()
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.wait()
+        raise OperationError(f"{what} did not finish within {timeout:g}s and was stopped") from exc
+    # A background process the command started may keep the pipe open: stop waiting for it shortly.
+    reader.join(timeout=_DRAIN_SECONDS)
+    return code
+
+
+def _relay(process: subprocess.Popen[bytes]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stderr.write(line.decode(errors="replace"))
+        sys.stderr.flush()
