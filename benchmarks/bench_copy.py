@@ -10,9 +10,6 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from tests.infra.images import make_image, make_index
-from tests.infra.skopeo import layout_ref, skopeo_copy
-
 from benchmarks.common import (
     HOIST,
     LATENCY,
@@ -25,6 +22,8 @@ from benchmarks.common import (
     skopeo_copy_argv,
     timed,
 )
+from tests.infra.images import make_image, make_index
+from tests.infra.skopeo import layout_ref, skopeo_copy
 
 
 def _seed(layout: Path, tag: str, host: str, repo: str) -> None:

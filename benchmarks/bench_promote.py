@@ -6,10 +6,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from benchmarks.common import HOIST, far_registry, hoist_json, markdown_table, timed
 from tests.infra.images import make_image
 from tests.infra.skopeo import layout_ref, skopeo_copy
-
-from benchmarks.common import HOIST, far_registry, hoist_json, markdown_table, timed
 
 HISTORY = 30
 

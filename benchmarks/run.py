@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, require
 
-SECTIONS = ("copy", "promote")
+SECTIONS = ("copy", "promote", "release")
 
 
 def main() -> None:
@@ -37,6 +37,10 @@ def main() -> None:
                 from benchmarks import bench_promote
 
                 parts.append(bench_promote.report(work / "promote", args.runs))
+            elif section == "release":
+                from benchmarks import bench_release
+
+                parts.append(bench_release.report(work / "release", args.runs))
             print(parts[-1], flush=True)
     skopeo = subprocess.run(["skopeo", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     header = (

@@ -55,6 +55,9 @@ class CommandTarget:
             raise OperationError(f"the deploy command exited {code} for {image}")
         return time.monotonic() - started
 
+    def prepare(self, image: str) -> None:
+        """Nothing to prepare: the command does all of it."""
+
     def deploy(self, image: str, digest: str, *, previous: Running | None) -> Deployed:
         seconds = self._run(image, digest, previous)
         return Deployed(image=image, digest=digest, timings={"start": round(seconds, 3)})

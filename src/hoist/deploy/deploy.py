@@ -126,6 +126,114 @@ def _last_healthy(view: View, exclude: str) -> Running | None:
     return None
 
 
+class Deployment:
+    """One deploy in two steps: :meth:`start` puts the image into service, :meth:`finish` waits for
+    health, records the outcome and rolls back on failure. ``target`` may come opened (and the image
+    prepared) already, as release does."""
+
+    def __init__(
+        self,
+        config: Config,
+        session: Session,
+        name: str,
+        *,
+        digest: Digest | None = None,
+        no_rollback: bool = False,
+        environ: Mapping[str, str] | None = None,
+        timer: Timer | None = None,
+        target: Target | None = None,
+    ) -> None:
+        self.config = config
+        self.session = session
+        self.environ = dict(os.environ) if environ is None else environ
+        self.timer = timer or Timer()
+        self.env = config.environment(name)
+        self.digest = digest
+        self.no_rollback = no_rollback
+        self.store = session.open(self.env.image, push=True)
+        self.ledger = Ledger(self.store, self.env.name)
+        self.target = target
+        self.deployed: Deployed | None = None
+        self.previous: Running | None = None
+        self.result: DeployResult | None = None
+
+    def start(self) -> None:
+        timer, env = self.timer, self.env
+        try:
+            if self.target is None:
+                with timer.stage("deploy"):
+                    self.target = open_target(env, self.session, self.environ)
+            target = self.target
+            view = self.ledger.read()
+            chosen = _choose_digest(env, self.session, view, self.digest)
+            image = _image(env, chosen)
+            running = target.current()
+            previous = running if running is not None and running.digest and running.digest != chosen else None
+            self.previous = previous or _last_healthy(view, chosen)
+            self.result = DeployResult(
+                environment=env.name,
+                digest=chosen,
+                image=image,
+                target=target.describe(),
+                healthy=False,
+                previous=self.previous.digest if self.previous else None,
+            )
+            with timer.stage("deploy"):
+                self.deployed = target.deploy(image, chosen, previous=self.previous)
+        except BaseException:
+            self.close()
+            raise
+
+    def finish(self) -> DeployResult:
+        try:
+            return self._finish()
+        finally:
+            self.close()
+
+    def _finish(self) -> DeployResult:
+        timer, env, target, deployed, result = self.timer, self.env, self.target, self.deployed, self.result
+        assert target is not None and deployed is not None and result is not None
+        checks, health_config = health_checks(env, target, deployed)
+        with timer.stage("health"):
+            result.health = wait_healthy(checks, health_config, alive=lambda: target.alive(deployed))
+        result.healthy = result.health.healthy
+        result.timings = {**timer.stages, **{f"target.{k}": v for k, v in deployed.timings.items()}}
+        outcome = "healthy" if result.healthy else "failed"
+        with timer.stage("record"):
+            result.record = _record(self.ledger, self.store, env, deployed, outcome, result, self.environ)
+        if result.healthy:
+            return result
+        previous = self.previous
+        if self.no_rollback or previous is None:
+            serving = (
+                "the new version is still running (--no-rollback)" if self.no_rollback else "nothing earlier to restore"
+            )
+            raise DeployFailed(
+                f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; {serving}"
+            )
+        _roll_back(
+            self.config,
+            self.session,
+            env,
+            target,
+            self.ledger,
+            self.store,
+            deployed,
+            previous,
+            result,
+            self.environ,
+            timer,
+        )
+        raise DeployFailed(
+            f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; rolled back: "
+            f"{previous.digest} is serving again and {env.tag} points at it"
+        )
+
+    def close(self) -> None:
+        if self.target is not None:
+            self.target.close()
+
+
 def deploy(
     config: Config,
     session: Session,
@@ -134,54 +242,11 @@ def deploy(
     digest: Digest | None = None,
     no_rollback: bool = False,
     environ: Mapping[str, str] | None = None,
-    timer: Timer | None = None,
 ) -> DeployResult:
-    environ = dict(os.environ) if environ is None else environ
-    timer = timer or Timer()
-    env = config.environment(name)
-    store = session.open(env.image, push=True)
-    ledger = Ledger(store, env.name)
-    target = open_target(env, session, environ)
-    try:
-        view = ledger.read()
-        chosen = _choose_digest(env, session, view, digest)
-        image = _image(env, chosen)
-        running = target.current()
-        previous = running if running is not None and running.digest and running.digest != chosen else None
-        previous = previous or _last_healthy(view, chosen)
-        result = DeployResult(
-            environment=env.name,
-            digest=chosen,
-            image=image,
-            target=target.describe(),
-            healthy=False,
-            previous=previous.digest if previous else None,
-        )
-        with timer.stage("deploy"):
-            deployed = target.deploy(image, chosen, previous=previous)
-        checks, health_config = health_checks(env, target, deployed)
-        with timer.stage("health"):
-            result.health = wait_healthy(checks, health_config, alive=lambda: target.alive(deployed))
-        result.healthy = result.health.healthy
-        result.timings = {**timer.stages, **{f"target.{k}": v for k, v in deployed.timings.items()}}
-        outcome = "healthy" if result.healthy else "failed"
-        result.record = _record(ledger, store, env, deployed, outcome, result, environ)
-        if result.healthy:
-            return result
-        if no_rollback or previous is None:
-            serving = (
-                "the new version is still running (--no-rollback)" if no_rollback else "nothing earlier to restore"
-            )
-            raise DeployFailed(
-                f"deploy of {chosen} to {env.name} failed health checks: {result.health.detail}; {serving}"
-            )
-        _roll_back(config, session, env, target, ledger, store, deployed, previous, result, environ, timer)
-        raise DeployFailed(
-            f"deploy of {chosen} to {env.name} failed health checks: {result.health.detail}; rolled back: "
-            f"{previous.digest} is serving again and {env.tag} points at it"
-        )
-    finally:
-        target.close()
+    """Deploy ENV's digest, wait for health, record it, roll back on failure (see :class:`Deployment`)."""
+    deployment = Deployment(config, session, name, digest=digest, no_rollback=no_rollback, environ=environ)
+    deployment.start()
+    return deployment.finish()
 
 
 def _roll_back(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from hoist.deploy.health import Check, Outcome
@@ -28,6 +30,8 @@ _PORT = re.compile(
 )
 _DEFAULT_NETWORKS = {"default", "bridge", "podman", ""}
 _STOP_TIMEOUT = 10
+API_VERSION = "1.41"
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
 def parse_ports(specs: tuple[str, ...]) -> dict[str, Any]:
@@ -66,10 +70,13 @@ class DockerTarget:
         self.name = config.container
         self.host = config.host or environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.credentials = credentials
-        try:
-            self.client = docker.DockerClient(base_url=self.host, timeout=int(config.timeout))
+        self._pulled: dict[str, float] = {}
+        try:  # the docker SDK raises requests' errors for transport failures, its own for API answers
+            # A fixed API version: negotiating it costs a /version call, half a second on podman.
+            # 1.41 is served by Docker 20.10 and later and by Podman's compatible API.
+            self.client = docker.DockerClient(base_url=self.host, timeout=int(config.timeout), version=API_VERSION)
             self.client.ping()
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise OperationError(
                 f"cannot reach the container engine at {self.host}: {_message(exc)} "
                 "(set deploy.host or DOCKER_HOST to its socket)"
@@ -88,7 +95,7 @@ class DockerTarget:
             return self.client.containers.get(name)
         except docker.errors.NotFound:
             return None
-        except docker.errors.APIError as exc:
+        except ENGINE_ERRORS as exc:
             raise OperationError(f"cannot inspect container {name} at {self.host}: {_message(exc)}") from exc
 
     def current(self) -> Running | None:
@@ -100,7 +107,13 @@ class DockerTarget:
 
     # -- deploying -----------------------------------------------------------------------------------
 
+    def prepare(self, image: str) -> None:
+        with self._engine(f"pulling {image}"):
+            self._pulled[image] = self._pull(image)
+
     def _pull(self, image: str) -> float:
+        if image in self._pulled:
+            return 0.0
         started = time.monotonic()
         auth = None
         if self.credentials is not None:
@@ -112,7 +125,7 @@ class DockerTarget:
         try:
             self.client.api.pull(image, auth_config=auth)
             self.client.images.get(image)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise OperationError(f"the engine at {self.host} cannot pull {image}: {_message(exc)}") from exc
         return time.monotonic() - started
 
@@ -166,7 +179,7 @@ class DockerTarget:
     def _image_env(self, image_id: str) -> list[str]:
         try:
             return list(self.client.images.get(image_id).attrs.get("Config", {}).get("Env") or [])
-        except docker.errors.DockerException:
+        except ENGINE_ERRORS:
             return []
 
     def _remove(self, name: str) -> None:
@@ -175,6 +188,10 @@ class DockerTarget:
             stale.remove(force=True)
 
     def deploy(self, image: str, digest: str, *, previous: Running | None) -> Deployed:
+        with self._engine(f"deploying {image}"):
+            return self._deploy(image, digest)
+
+    def _deploy(self, image: str, digest: str) -> Deployed:
         pulled = self._pull(image)
         old = self._get(self.name)
         settings = self._settings(old)
@@ -183,7 +200,7 @@ class DockerTarget:
         self._remove(f"{self.name}-hoist-next")
         try:
             new = self.client.containers.create(image, name=f"{self.name}-hoist-next", **settings)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise OperationError(f"cannot create a container from {image}: {_message(exc)}") from exc
         old_running = old is not None and old.status == "running"
         overlap = old is not None and self._host_ports(old) & self._host_ports_of(settings["ports"])
@@ -192,7 +209,7 @@ class DockerTarget:
             old.stop(timeout=_STOP_TIMEOUT)
         try:
             new.start()
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             new.remove(force=True)
             if old_running and overlap:
                 assert old is not None
@@ -213,6 +230,18 @@ class DockerTarget:
         )
 
     def restore(self, previous: Running, *, failed: Deployed | None) -> Deployed:
+        with self._engine(f"restoring {previous.image}"):
+            return self._restore(previous, failed)
+
+    @contextmanager
+    def _engine(self, what: str) -> Iterator[None]:
+        """Engine failures not handled where they happen (the engine went away mid-way) as one error."""
+        try:
+            yield
+        except ENGINE_ERRORS as exc:
+            raise OperationError(f"the container engine at {self.host} failed while {what}: {_message(exc)}") from exc
+
+    def _restore(self, previous: Running, failed: Deployed | None) -> Deployed:
         started = time.monotonic()
         if failed is not None and failed.handle:
             broken = self._get(failed.handle)
@@ -226,7 +255,7 @@ class DockerTarget:
             kept.rename(self.name)
             try:
                 kept.start()
-            except docker.errors.DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise OperationError(f"cannot restart the previous container {self.name}: {_message(exc)}") from exc
             return Deployed(
                 image=previous.image,
@@ -236,7 +265,7 @@ class DockerTarget:
                 details={"container": self.name, "id": kept.id},
             )
         self._remove(self.name)
-        return self.deploy(previous.image, previous.digest, previous=None)
+        return self._deploy(previous.image, previous.digest)
 
     @staticmethod
     def _host_ports(container: Container) -> set[str]:
@@ -284,7 +313,7 @@ class ContainerHealthcheck:
     def __call__(self) -> Outcome:
         try:
             result = self.container.exec_run(self.command)
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             return Outcome(False, f"{self.name}: {_message(exc)}")
         if result.exit_code == 0:
             return Outcome(True, f"{self.name} exited 0")

@@ -37,6 +37,10 @@ class Target(Protocol):
         """What serves now, when the target can tell (None: unknown or nothing)."""
         ...
 
+    def prepare(self, image: str) -> None:
+        """Get ready to deploy ``image`` (pull it) without touching what runs; deploy skips what is done."""
+        ...
+
     def deploy(self, image: str, digest: str, *, previous: Running | None) -> Deployed:
         """Replace what serves with ``image``; raises OperationError and leaves the previous one serving."""
         ...

@@ -8,9 +8,10 @@ Layout in the environment's repository:
 * every record is also listed under the image digest's referrers (API or ``sha256-<hex>`` fallback tag).
 
 Registries have no compare-and-swap, so appends use write-then-verify with a settle delay (Fischer's
-mutual exclusion): read the head, write the new head, wait at least twice the read-to-write gap, read the
-head back. A writer that finds its record no longer in the chain writes it again on top of the new head,
-so two promotions racing on one environment both end up in the chain, in a consistent order.
+mutual exclusion): read the head, write the new head right after, wait three times that read-to-write gap
+(at least 0.25 s), read the head back. A writer that finds its record no longer in the chain writes it
+again on top of the new head, so two promotions racing on one environment both end up in the chain, in
+a consistent order.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ WINDOW = 50
 MAX_ATTEMPTS = 6
 _MIN_SETTLE = 0.25
 _MAX_SETTLE = 5.0
+_FRESH = 1.0  # seconds a view may be old when a record is written on top of it
 
 
 def head_tag(environment: str) -> str:
@@ -147,19 +149,18 @@ class Ledger:
         tag moves go there, so the settle delay overlaps useful work). ``build`` may be called again with
         a newer view when another writer got in first.
         """
-        view = view or self.read()
+        if view is None or time.monotonic() - view.read_at > _FRESH:
+            view = self.read()  # the check-before-write: a stale view could overwrite a newer record
         if view.head is None:
             self.store.push_bytes(b"{}", OCI_EMPTY)  # every record references the empty blob
+            view = self.read()
         for _attempt in range(MAX_ATTEMPTS):
             record = build(view)
             manifest = record_manifest(record, view.entries[: WINDOW - 1])
             indexed = self.store.put_manifest(manifest, tag=self.tag)
             written = time.monotonic()
-            settle = (
-                self._settle
-                if self._settle is not None
-                else min(max(2 * (written - view.read_at), _MIN_SETTLE), _MAX_SETTLE)
-            )
+            gap = written - view.read_at
+            settle = self._settle if self._settle is not None else min(max(3 * gap, _MIN_SETTLE), _MAX_SETTLE)
             if between is not None:
                 between()
                 between = None

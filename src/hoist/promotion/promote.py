@@ -1,9 +1,10 @@
 """Promote: the digest one environment has, copied by digest to the next, tagged, verified and recorded.
 
 Order (each step only after the one before succeeded):
-resolve FROM once → read TO's ledger → gates → copy by digest (no tags yet) → write the record →
-move TO's tag and extra tags, read them back → confirm the record survived any race → converge the
-tag on the ledger's head → the immutable history tag → list the record under the image's referrers.
+resolve FROM once → check the tag templates → gates → copy by digest (no tags yet) → read TO's ledger
+→ write the record → move TO's tag and extra tags → confirm the record survived any race → read the
+tags back, settling them with a racing promotion → the immutable history tag → list the record under
+the image's referrers.
 """
 
 from __future__ import annotations
@@ -111,42 +112,33 @@ def promote(
     gates: GateCheck | None = None,
     observer: CopyObserver | None = None,
     environ: Mapping[str, str] | None = None,
+    on_copied: Callable[[Manifest], None] | None = None,
+    while_confirming: Callable[[Manifest], None] | None = None,
 ) -> PromoteResult:
+    """Promote. ``on_copied`` runs once the image is in TO's repository; ``while_confirming`` after the
+    record is written and the tags moved, during the settle delay before the record is confirmed
+    (release starts the engine's pull in the first and the deploy in the second)."""
     timer = Timer()
-    source_env = config.environment(source_name)
-    target = config.environment(target_name)
-    if target.source is not None and target.source != source_name and not options.force:
-        raise InputError(
-            f"{target_name} promotes from {target.source} (its 'from' in {config.path}), not {source_name}: "
-            "use --force to promote anyway"
-        )
+    source_env, target = _route(config, source_name, target_name, force=options.force)
     source = session.open(source_env.image)
     destination = session.open(target.image, push=not options.dry_run)
     with timer.stage("resolve"):
         manifest = _resolve(source, source_env, options.digest)
-        ledger = Ledger(destination, target.name)
-        view = ledger.read()
+    _render_extra(target, manifest.digest, 0, environ)  # unknown template values stop us before any change
+    _history_tag(target, manifest.digest, 0, environ)
     result = PromoteResult(
         source=str(source_env.image),
         environment=target.name,
         reference=str(target.image),
         digest=manifest.digest,
-        previous_digest=view.current,
+        previous_digest=None,
         dry_run=options.dry_run,
         forced=options.force,
         reason=options.reason,
     )
-    if view.current == str(manifest.digest) and not options.force:
-        current = destination.head_manifest(target.tag)
-        if current is not None and current.digest == manifest.digest:
-            result.noop = True
-            result.seq = view.entries[0].record.current_seq if view.entries else None
-            result.timings = {**timer.stages, "total": timer.total}
-            return result
     if gates is not None:
         with timer.stage("gates"):
             result.gates = gates(manifest)
-    extra = _render_extra(target, manifest.digest, view.next_seq, environ)
     with timer.stage("copy"):
         result.copy = copy_image(
             source=source,
@@ -157,6 +149,18 @@ def promote(
             observer=observer,
             options=CopyOptions(dry_run=options.dry_run, jobs=options.jobs),
         )
+    if on_copied is not None and not options.dry_run:
+        on_copied(manifest)
+    ledger = Ledger(destination, target.name)
+    with timer.stage("ledger"):
+        view = ledger.read()  # read right before the record is written: the race check needs it fresh
+    result.previous_digest = view.current
+    if not options.force and _already_there(destination, target, view, manifest):
+        result.noop = True
+        result.seq = view.entries[0].record.current_seq if view.entries else None
+        result.timings = {**timer.stages, "total": timer.total}
+        return result
+    extra = _render_extra(target, manifest.digest, view.next_seq, environ)
     tags = [target.tag, *[t for t in extra if t != target.tag]]
     result.tags = tags
     if options.dry_run:
@@ -166,38 +170,19 @@ def promote(
         return result
 
     def build(current: View) -> Record:
-        return Record(
-            seq=current.next_seq,
-            environment=target.name,
-            kind="promote",
-            digest=str(manifest.digest),
-            media_type=manifest.media_type,
-            size=len(manifest.raw),
-            current=str(manifest.digest),
-            current_seq=current.next_seq,
-            previous_digest=current.current,
-            previous_record=str(current.head.manifest) if current.head else None,
-            source={
-                "environment": source_env.name,
-                "reference": str(source_env.image),
-                "digest": str(manifest.digest),
-            },
-            tags=tags,
-            history_tag=_history_tag(target, manifest.digest, current.next_seq, environ),
-            actor=actor(environ),
-            time=timestamp(),
-            reason=options.reason,
-            forced=options.force,
-            git=git_info(environ),
-            ci=ci_info(environ),
-            timings=dict(timer.stages),
-            gates=result.gates or None,
-        )
+        return _record(current, target, source_env, manifest, tags, options, result, timer, environ)
 
     with ThreadPoolExecutor(max_workers=max(options.jobs, 4), thread_name_prefix="hoist-tags") as pool:
         move = TagMove(destination, manifest, tags, pool, timer)
+
+        def between() -> None:
+            move()
+            if while_confirming is not None:
+                with timer.stage("nested"):  # the caller's own stages; not part of this record's time
+                    while_confirming(manifest)
+
         with timer.stage("ledger"):
-            appended = ledger.append(build, view=view, between=move)
+            appended = ledger.append(build, view=view, between=between)
         finish(ledger, appended, move)
     record = appended.entry.record
     result.seq = record.seq
@@ -205,6 +190,25 @@ def promote(
     result.record = str(appended.entry.manifest)
     result.timings = {**timer.stages, "total": timer.total}
     return result
+
+
+def _route(config: Config, source_name: str, target_name: str, *, force: bool) -> tuple[Environment, Environment]:
+    source_env = config.environment(source_name)
+    target = config.environment(target_name)
+    if target.source is not None and target.source != source_name and not force:
+        raise InputError(
+            f"{target_name} promotes from {target.source} (its 'from' in {config.path}), not {source_name}: "
+            "use --force to promote anyway"
+        )
+    return source_env, target
+
+
+def _already_there(store: Store, env: Environment, view: View, manifest: Manifest) -> bool:
+    """The ledger says the environment has this digest, and its tag agrees (no drift to repair)."""
+    if view.current != str(manifest.digest):
+        return False
+    current = store.head_manifest(env.tag)
+    return current is not None and current.digest == manifest.digest
 
 
 class TagMove:
@@ -224,6 +228,46 @@ class TagMove:
     def __call__(self) -> None:
         with self.timer.stage("tags"):
             put_tags(self.store, self.manifest, self.tags, self.pool)
+
+
+def _record(
+    current: View,
+    target: Environment,
+    source_env: Environment,
+    manifest: Manifest,
+    tags: list[str],
+    options: PromoteOptions,
+    result: PromoteResult,
+    timer: Timer,
+    environ: Mapping[str, str] | None,
+) -> Record:
+    return Record(
+        seq=current.next_seq,
+        environment=target.name,
+        kind="promote",
+        digest=str(manifest.digest),
+        media_type=manifest.media_type,
+        size=len(manifest.raw),
+        current=str(manifest.digest),
+        current_seq=current.next_seq,
+        previous_digest=current.current,
+        previous_record=str(current.head.manifest) if current.head else None,
+        source={
+            "environment": source_env.name,
+            "reference": str(source_env.image),
+            "digest": str(manifest.digest),
+        },
+        tags=tags,
+        history_tag=_history_tag(target, manifest.digest, current.next_seq, environ),
+        actor=actor(environ),
+        time=timestamp(),
+        reason=options.reason,
+        forced=options.force,
+        git=git_info(environ),
+        ci=ci_info(environ),
+        timings=dict(timer.stages),
+        gates=result.gates or None,
+    )
 
 
 def finish(ledger: Ledger, appended: Appended, move: TagMove) -> None:

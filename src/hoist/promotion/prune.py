@@ -89,6 +89,6 @@ def prune(
             details={"removed": result.removed, "digests": removed_digests},
         )
 
-    appended = ledger.append(build, view=view)
+    appended = ledger.append(build)  # a fresh view: deleting tags took time
     result.record = str(appended.entry.manifest)
     return result
