@@ -96,7 +96,7 @@ def test_present_digest_skips_the_blobs(
 ) -> None:
     destination = f"{registry2.host}/{unique_repo}"
     hoist.ok("copy", seeded.ref("single"), f"{destination}:a")
-    result = hoist.ok("copy", seeded.ref("single"), f"{destination}:b", "--json").json
+    result = hoist.ok("copy", seeded.ref("single"), f"{destination}:b", "--no-referrers", "--json").json
     assert result["mode"] == "present"
     assert result["bytes_moved"] == 0
     assert result["requests"] == 4  # GET source, HEAD destination digest, PUT tag, read-back

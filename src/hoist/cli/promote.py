@@ -33,6 +33,7 @@ def progress(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
 @click.option("--reason", metavar="TEXT", help="Why: kept in the ledger and shown by 'hoist history'.")
 @click.option("--force", is_flag=True, help="Promote even when TO has the digest already, or FROM is not TO's 'from'.")
 @dry_run_option
+@click.option("--no-referrers", is_flag=True, help="Do not carry signatures, attestations and SBOMs along.")
 @json_option
 def command(
     source: str,
@@ -41,6 +42,7 @@ def command(
     reason: str | None,
     force: bool,
     dry_run: bool,
+    no_referrers: bool,
     json_out: bool,
 ) -> None:
     """Promote the image environment FROM has to environment TO, by digest, and record it."""
@@ -53,6 +55,7 @@ def command(
         force=force,
         dry_run=dry_run,
         jobs=STATE.jobs,
+        referrers=not no_referrers,
     )
     session = STATE.session()
     with progress(enabled=not json_out and not dry_run) as observer:

@@ -15,14 +15,15 @@ from hoist.cli.promote import progress
 @click.argument("target", metavar="TO")
 @click.option("--reason", metavar="TEXT", help="Why: kept in the ledger.")
 @click.option("--force", is_flag=True, help="Promote even when TO has the digest or FROM is not TO's 'from'.")
+@click.option("--no-referrers", is_flag=True, help="Do not carry signatures, attestations and SBOMs along.")
 @json_option
-def command(source: str, target: str, reason: str | None, force: bool, json_out: bool) -> None:
+def command(source: str, target: str, reason: str | None, force: bool, no_referrers: bool, json_out: bool) -> None:
     """The production path: promote FROM to TO by digest, verify, deploy, check health, roll back on failure."""
     from hoist.deploy.release import STAGES, release
     from hoist.promotion.promote import PromoteOptions
 
     config = STATE.load_config()
-    options = PromoteOptions(reason=reason, force=force, jobs=STATE.jobs)
+    options = PromoteOptions(reason=reason, force=force, jobs=STATE.jobs, referrers=not no_referrers)
     with progress(enabled=not json_out) as observer:
         result = release(config, STATE.session(), source, target, options=options, observer=observer)
     if json_out:

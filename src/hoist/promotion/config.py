@@ -65,9 +65,12 @@ class GatesConfig:
     deployed_environment: str | None = None
     tests_environment: str | None = None
     tests_max_age: float | None = None
+    tests_keys: tuple[Path, ...] = ()
     signature_keys: tuple[Path, ...] = ()
+    scan_environment: str | None = None
     scan_max_severity: str = "high"
     scan_max_age: float | None = None
+    scan_keys: tuple[Path, ...] = ()
     sign_with: Path | None = None
 
 
@@ -81,7 +84,8 @@ class Environment:
     gates: GatesConfig = GatesConfig()
     deploy: DeployConfig | None = None
     health: HealthConfig | None = None
-    signing_key: Path | None = None
+    key: Path | None = None
+    """Signs the evidence recorded for this environment (``hoist test``, ``hoist attest``)."""
 
     @property
     def tag(self) -> str:
@@ -165,7 +169,7 @@ def _template(table: Table, key: str, default: str) -> str:
 
 
 def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
-    table.check_keys(["image", "from", "tags", "history_tag", "require", "gates", "deploy", "health"])
+    table.check_keys(["image", "from", "tags", "history_tag", "require", "gates", "deploy", "health", "key"])
     image_text = table.req_string("image")
     try:
         image = parse_reference(image_text)
@@ -188,6 +192,7 @@ def _environment(name: str, table: Table, base: Path, default_history: str) -> E
         gates=_gates(table, base),
         deploy=_deploy(table.table("deploy"), base),
         health=_health(table.table("health")),
+        key=_relative(base, key_text) if (key_text := table.string("key")) else None,
     )
 
 
@@ -207,9 +212,10 @@ def _gates(env: Table, base: Path) -> GatesConfig:
         kwargs["deployed_environment"] = deployed.string("environment")
     tests = table.table("tests")
     if tests is not None:
-        tests.check_keys(["environment", "max_age"])
+        tests.check_keys(["environment", "max_age", "keys"])
         kwargs["tests_environment"] = tests.string("environment")
         kwargs["tests_max_age"] = tests.duration("max_age", default=None)
+        kwargs["tests_keys"] = tuple(_relative(base, k) for k in tests.strings("keys"))
     signature = table.table("signature")
     if signature is not None:
         signature.check_keys(["keys"])
@@ -218,7 +224,9 @@ def _gates(env: Table, base: Path) -> GatesConfig:
             raise signature.fail("keys", "list at least one public key file")
     scan = table.table("scan")
     if scan is not None:
-        scan.check_keys(["max_severity", "max_age"])
+        scan.check_keys(["environment", "max_severity", "max_age", "keys"])
+        kwargs["scan_environment"] = scan.string("environment")
+        kwargs["scan_keys"] = tuple(_relative(base, k) for k in scan.strings("keys"))
         severity = (scan.string("max_severity", default="high") or "high").lower()
         if severity not in SEVERITIES:
             raise scan.fail("max_severity", f"expected one of: {', '.join(SEVERITIES)}")
@@ -312,5 +320,9 @@ def _check_links(env: Environment, environments: dict[str, Environment], table: 
     known(env.source, "from")
     known(env.gates.deployed_environment, "gates.deployed.environment")
     known(env.gates.tests_environment, "gates.tests.environment")
+    known(env.gates.scan_environment, "gates.scan.environment")
+    for gate in env.gates.require:
+        if gate == "signature" and not env.gates.signature_keys:
+            raise table.fail(f"{env.name}.gates.signature.keys", "the signature gate needs at least one public key")
     if env.source == env.name:
         raise table.fail(f"{env.name}.from", "an environment cannot promote from itself")

@@ -19,6 +19,7 @@ from typing import Any
 from hoist.digest import Digest
 from hoist.errors import InputError, NotFound
 from hoist.manifest import Manifest
+from hoist.ops.carry import carry_evidence
 from hoist.ops.copy import CopyObserver, CopyOptions, CopyResult, copy_image, put_tags, read_back, write_tags
 from hoist.ops.resolve import resolve
 from hoist.promotion.config import Config, Environment
@@ -57,6 +58,8 @@ class PromoteOptions:
     force: bool = False
     dry_run: bool = False
     jobs: int = 8
+    referrers: bool = True
+    """Carry the digest's signatures, attestations and SBOMs to TO's repository."""
 
 
 @dataclass
@@ -77,6 +80,7 @@ class PromoteResult:
     gates: list[dict[str, Any]] = field(default_factory=list)
     forced: bool = False
     reason: str | None = None
+    evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +99,7 @@ class PromoteResult:
             "reason": self.reason,
             "gates": self.gates,
             "copy": self.copy.to_json() if self.copy else None,
+            "evidence": self.evidence,
             "timings": self.timings,
         }
 
@@ -139,16 +144,7 @@ def promote(
     if gates is not None:
         with timer.stage("gates"):
             result.gates = gates(manifest)
-    with timer.stage("copy"):
-        result.copy = copy_image(
-            source=source,
-            destination=destination,
-            source_ref=source_env.image,
-            destination_ref=target.image.with_digest(manifest.digest),
-            manifest=manifest,
-            observer=observer,
-            options=CopyOptions(dry_run=options.dry_run, jobs=options.jobs),
-        )
+    _copy(source, destination, source_env, target, manifest, options, result, timer, observer)
     if on_copied is not None and not options.dry_run:
         on_copied(manifest)
     ledger = Ledger(destination, target.name)
@@ -190,6 +186,32 @@ def promote(
     result.record = str(appended.entry.manifest)
     result.timings = {**timer.stages, "total": timer.total}
     return result
+
+
+def _copy(
+    source: Store,
+    destination: Store,
+    source_env: Environment,
+    target: Environment,
+    manifest: Manifest,
+    options: PromoteOptions,
+    result: PromoteResult,
+    timer: Timer,
+    observer: CopyObserver | None,
+) -> None:
+    """The image by digest into TO's repository (no tags yet), and its evidence along with it."""
+    with timer.stage("copy"):
+        result.copy = copy_image(
+            source=source,
+            destination=destination,
+            source_ref=source_env.image,
+            destination_ref=target.image.with_digest(manifest.digest),
+            manifest=manifest,
+            observer=observer,
+            options=CopyOptions(dry_run=options.dry_run, jobs=options.jobs),
+        )
+        if options.referrers and not options.dry_run:
+            result.evidence = carry_evidence(source, destination, manifest.digest, jobs=options.jobs).to_json()
 
 
 def _route(config: Config, source_name: str, target_name: str, *, force: bool) -> tuple[Environment, Environment]:
