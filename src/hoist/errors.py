@@ -122,7 +122,13 @@ class LedgerConflict(OperationError):
 
 
 class GateRefused(HoistError):
+    """A promotion gate refused the digest; ``details`` holds every gate's result."""
+
     exit_code = 3
+
+    def __init__(self, message: str, *, details: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
 
 
 class DeployFailed(HoistError):

@@ -94,10 +94,32 @@ def _end_logging() -> None:
 
 
 def _register() -> None:
-    from hoist.cli import audit, copy, deploy, history, inspect, promote, prune, release, rollback, status, tag, verify
+    from hoist.cli import (
+        attest,
+        audit,
+        copy,
+        deploy,
+        evidence,
+        history,
+        inspect,
+        keygen,
+        promote,
+        prune,
+        release,
+        report,
+        rollback,
+        sign,
+        status,
+        tag,
+        verify,
+    )
 
     for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune, deploy, release):
         cli.add_command(module.command)
+    for module in (sign, keygen, evidence, report):
+        cli.add_command(module.command)
+    cli.add_command(attest.test_command)
+    cli.add_command(attest.attest_command)
 
 
 _register()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,10 +13,15 @@ from hoist.cli import github
 from hoist.cli.context import STATE, emit_json, is_terminal, say
 from hoist.cli.options import dry_run_option, json_option
 from hoist.digest import Digest
+from hoist.errors import GateRefused
 
 if TYPE_CHECKING:
+    from hoist.evidence.keys import PrivateKey
+    from hoist.manifest import Manifest
     from hoist.ops.copy import CopyObserver
+    from hoist.promotion.config import Config
     from hoist.promotion.promote import PromoteResult
+    from hoist.store.session import Session
 
 
 def progress(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
@@ -56,10 +62,19 @@ def command(
         dry_run=dry_run,
         jobs=STATE.jobs,
         referrers=not no_referrers,
+        signer=signer(config, target),
     )
     session = STATE.session()
     with progress(enabled=not json_out and not dry_run) as observer:
-        result = promote(config, session, source, target, options=options, observer=observer)
+        result = promote(
+            config,
+            session,
+            source,
+            target,
+            options=options,
+            observer=observer,
+            gates=gates_for(config, session, source, target, force=force, reason=reason, json_out=json_out),
+        )
     requests, auth = session.stats.snapshot()
     if json_out:
         emit_json({**result.to_json(), "requests": requests, "auth_requests": auth})
@@ -67,6 +82,37 @@ def command(
         _print(result, requests)
     if not dry_run:
         _github(result)
+
+
+def signer(config: Config, target: str) -> PrivateKey | None:
+    """The key that signs promoted digests (``gates.sign_with``), read before anything changes."""
+    path = config.environment(target).gates.sign_with
+    if path is None:
+        return None
+    from hoist.cli.keys import private_key
+
+    return private_key(path)
+
+
+def gates_for(
+    config: Config, session: Session, source: str, target: str, *, force: bool, reason: str | None, json_out: bool
+) -> Callable[[Manifest], list[dict[str, Any]]] | None:
+    """The gate check for TO's ``require`` list; a refusal also prints the gates as JSON with ``--json``."""
+    if not config.environment(target).gates.require:
+        return None
+    from hoist.promotion.gates import gate_check
+
+    check = gate_check(config, session, source, target, force=force, reason=reason)
+
+    def run(manifest: Manifest) -> list[dict[str, Any]]:
+        try:
+            return check(manifest)
+        except GateRefused as refused:
+            if json_out:
+                emit_json({"refused": True, "digest": str(manifest.digest), "gates": refused.details})
+            raise
+
+    return run
 
 
 def _print(result: PromoteResult, requests: int) -> None:
@@ -88,6 +134,11 @@ def _print(result: PromoteResult, requests: int) -> None:
             f"  copy: {copy.mode}; {copy.blobs_mounted} mounted, {copy.blobs_streamed} streamed, "
             f"{copy.blobs_skipped} skipped"
         )
+    for gate in result.gates:
+        mark = "pass" if gate["passed"] else ("OVERRIDDEN" if gate.get("overridden") else "FAIL")
+        say(f"  gate {gate['gate']}: {mark}: {gate['detail']}")
+    if result.signature:
+        say(f"  signed: {result.signature}")
     if result.dry_run:
         say("dry run: nothing was changed")
         return

@@ -7,7 +7,7 @@ import click
 from hoist.cli import github
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
-from hoist.cli.promote import progress
+from hoist.cli.promote import gates_for, progress, signer
 
 
 @click.command("release")
@@ -23,9 +23,13 @@ def command(source: str, target: str, reason: str | None, force: bool, no_referr
     from hoist.promotion.promote import PromoteOptions
 
     config = STATE.load_config()
-    options = PromoteOptions(reason=reason, force=force, jobs=STATE.jobs, referrers=not no_referrers)
+    options = PromoteOptions(
+        reason=reason, force=force, jobs=STATE.jobs, referrers=not no_referrers, signer=signer(config, target)
+    )
     with progress(enabled=not json_out) as observer:
-        result = release(config, STATE.session(), source, target, options=options, observer=observer)
+        session = STATE.session()
+        gates = gates_for(config, session, source, target, force=force, reason=reason, json_out=json_out)
+        result = release(config, session, source, target, options=options, observer=observer, gates=gates)
     if json_out:
         emit_json(result.to_json())
     else:

@@ -285,6 +285,7 @@ def _roll_back(
                 force=True,
                 environ=environ,
                 reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
+                details={"automatic": True, "failed_digest": result.digest},
             )
         except HoistError as exc:
             raise OperationError(f"restored {previous.digest}, but moving {env.tag} back failed: {exc}") from exc

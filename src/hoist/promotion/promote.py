@@ -18,6 +18,8 @@ from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import InputError, NotFound
+from hoist.evidence.keys import PrivateKey
+from hoist.evidence.sign import sign_image
 from hoist.manifest import Manifest
 from hoist.ops.carry import carry_evidence
 from hoist.ops.copy import CopyObserver, CopyOptions, CopyResult, copy_image, put_tags, read_back, write_tags
@@ -60,6 +62,8 @@ class PromoteOptions:
     jobs: int = 8
     referrers: bool = True
     """Carry the digest's signatures, attestations and SBOMs to TO's repository."""
+    signer: PrivateKey | None = None
+    """Sign the promoted digest in TO's repository (the environment's ``gates.sign_with``)."""
 
 
 @dataclass
@@ -81,6 +85,7 @@ class PromoteResult:
     forced: bool = False
     reason: str | None = None
     evidence: dict[str, Any] | None = None
+    signature: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +105,7 @@ class PromoteResult:
             "gates": self.gates,
             "copy": self.copy.to_json() if self.copy else None,
             "evidence": self.evidence,
+            "signature": self.signature,
             "timings": self.timings,
         }
 
@@ -180,6 +186,9 @@ def promote(
         with timer.stage("ledger"):
             appended = ledger.append(build, view=view, between=between)
         finish(ledger, appended, move)
+    if options.signer is not None:
+        with timer.stage("sign"):
+            result.signature = sign_image(destination, manifest.descriptor, options.signer)[0]
     record = appended.entry.record
     result.seq = record.seq
     result.history_tag = record.history_tag
