@@ -167,7 +167,10 @@ class Event:
 
     @property
     def automatic(self) -> bool:
-        return self.kind == "rollback" and (self.record.reason or "").startswith(AUTOMATIC_REASON)
+        """A rollback ``hoist deploy`` made itself (marked in its details; older records by their reason)."""
+        if self.kind != "rollback":
+            return False
+        return bool(self.record.details.get("automatic")) or (self.record.reason or "").startswith(AUTOMATIC_REASON)
 
     @property
     def failure(self) -> bool:
