@@ -101,6 +101,7 @@ def _register() -> None:
         deploy,
         evidence,
         history,
+        init,
         inspect,
         keygen,
         promote,
@@ -116,7 +117,7 @@ def _register() -> None:
 
     for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune, deploy, release):
         cli.add_command(module.command)
-    for module in (sign, keygen, evidence, report):
+    for module in (sign, keygen, evidence, report, init):
         cli.add_command(module.command)
     cli.add_command(attest.test_command)
     cli.add_command(attest.attest_command)

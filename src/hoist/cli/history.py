@@ -32,7 +32,7 @@ def command(environment: str, limit: int, json_out: bool) -> None:
         source = (record.source or {}).get("environment") or ""
         if record.kind == "deploy":
             source = (record.deploy or {}).get("result", "")
-        flags = " (forced)" if record.forced else ""
+        flags = " (automatic)" if record.details.get("automatic") else " (forced)" if record.forced else ""
         rows.append(
             [
                 str(record.seq),

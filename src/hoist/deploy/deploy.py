@@ -282,10 +282,10 @@ def _roll_back(
                 session,
                 env.name,
                 to=previous.digest,
-                force=True,
+                automatic=True,
                 environ=environ,
                 reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
-                details={"automatic": True, "failed_digest": result.digest},
+                details={"failed_digest": result.digest},
             )
         except HoistError as exc:
             raise OperationError(f"restored {previous.digest}, but moving {env.tag} back failed: {exc}") from exc

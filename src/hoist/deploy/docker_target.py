@@ -29,7 +29,6 @@ _PORT = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:]+\]|[0-9.]+):)?(?:(?P<host>\d+):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
 )
 _DEFAULT_NETWORKS = {"default", "bridge", "podman", ""}
-_STOP_TIMEOUT = 10
 API_VERSION = "1.41"
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
@@ -71,6 +70,7 @@ class DockerTarget:
         self.host = config.host or environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.credentials = credentials
         self._pulled: dict[str, float] = {}
+        self._stop = max(int(config.stop_timeout), 0)
         try:  # the docker SDK raises requests' errors for transport failures, its own for API answers
             # A fixed API version: negotiating it costs a /version call, half a second on podman.
             # 1.41 is served by Docker 20.10 and later and by Podman's compatible API.
@@ -206,7 +206,7 @@ class DockerTarget:
         overlap = old is not None and self._host_ports(old) & self._host_ports_of(settings["ports"])
         if old_running and overlap:
             assert old is not None
-            old.stop(timeout=_STOP_TIMEOUT)
+            old.stop(timeout=self._stop)
         try:
             new.start()
         except ENGINE_ERRORS as exc:
@@ -217,7 +217,7 @@ class DockerTarget:
             raise OperationError(f"cannot start {image} as {self.name}: {_message(exc)}") from exc
         if old is not None:
             if old_running and not overlap:
-                old.stop(timeout=_STOP_TIMEOUT)
+                old.stop(timeout=self._stop)
             self._remove(f"{self.name}-hoist-previous")
             old.rename(f"{self.name}-hoist-previous")
         new.rename(self.name)
@@ -247,7 +247,7 @@ class DockerTarget:
             broken = self._get(failed.handle)
             if broken is not None:
                 if broken.status == "running":
-                    broken.stop(timeout=_STOP_TIMEOUT)
+                    broken.stop(timeout=self._stop)
                 self._remove(f"{self.name}-hoist-failed")
                 broken.rename(f"{self.name}-hoist-failed")
         kept = self._get(f"{self.name}-hoist-previous")

@@ -56,6 +56,7 @@ class DeployConfig:
     command: tuple[str, ...] = ()
     run: str | None = None
     timeout: float = 600.0
+    stop_timeout: float = 10.0
     workdir: Path | None = None
 
 
@@ -243,7 +244,9 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
         return None
     target = table.req_string("target")
     if target == "docker":
-        table.check_keys(["target", "host", "container", "ports", "env", "volumes", "network", "command", "timeout"])
+        table.check_keys(
+            ["target", "host", "container", "ports", "env", "volumes", "network", "command", "timeout", "stop_timeout"]
+        )
         container = table.req_string("container")
         return DeployConfig(
             target=target,
@@ -255,6 +258,7 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
             network=table.string("network"),
             command=tuple(table.strings("command")),
             timeout=table.duration("timeout", default=600.0) or 600.0,
+            stop_timeout=table.duration("stop_timeout", default=10.0) or 0.0,
         )
     if target == "command":
         table.check_keys(["target", "run", "env", "timeout", "workdir"])

@@ -105,9 +105,11 @@ def rollback(
     dry_run: bool = False,
     jobs: int = 8,
     environ: Mapping[str, str] | None = None,
-    kind: str = "rollback",
     details: dict[str, Any] | None = None,
+    automatic: bool = False,
 ) -> RollbackResult:
+    """Roll back; ``automatic`` (a deploy that failed its health checks) may go to any digest the
+    environment served, and is recorded as such rather than as a forced rollback."""
     timer = Timer()
     env = config.environment(name)
     store = session.open(env.image, push=not dry_run)
@@ -115,13 +117,13 @@ def rollback(
     with timer.stage("resolve"):
         view = ledger.read()
         try:
-            digest_text, target_seq = choose_target(env, view.entries, to, force=force)
+            digest_text, target_seq = choose_target(env, view.entries, to, force=force or automatic)
         except InputError:
             oldest = view.entries[-1].record if view.entries else None
             if oldest is None or oldest.previous_record is None:
                 raise
             entries = ledger.history(HISTORY_SCAN, view=view)  # look past the head's window
-            digest_text, target_seq = choose_target(env, entries, to, force=force)
+            digest_text, target_seq = choose_target(env, entries, to, force=force or automatic)
         try:
             manifest = store.get_manifest(Digest.parse(digest_text))
         except NotFound as exc:
@@ -153,7 +155,7 @@ def rollback(
         return Record(
             seq=current.next_seq,
             environment=env.name,
-            kind=kind,
+            kind="rollback",
             digest=digest_text,
             media_type=manifest.media_type,
             size=len(manifest.raw),
@@ -170,7 +172,7 @@ def rollback(
             git=git_info(environ),
             ci=ci_info(environ),
             timings=dict(timer.stages),
-            details=details or {},
+            details={**(details or {}), **({"automatic": True} if automatic else {})},
         )
 
     with ThreadPoolExecutor(max_workers=max(jobs, 4), thread_name_prefix="hoist-tags") as pool:
