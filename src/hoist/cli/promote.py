@@ -11,7 +11,7 @@ import click
 
 from hoist.cli import github
 from hoist.cli.context import STATE, emit_json, is_terminal, say
-from hoist.cli.options import dry_run_option, json_option
+from hoist.cli.options import F, dry_run_option, json_option
 from hoist.digest import Digest
 from hoist.errors import GateRefused
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from hoist.manifest import Manifest
     from hoist.ops.copy import CopyObserver
     from hoist.promotion.config import Config
-    from hoist.promotion.promote import PromoteResult
+    from hoist.promotion.promote import PromoteOptions, PromoteResult
     from hoist.store.session import Session
 
 
@@ -32,15 +32,54 @@ def progress(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
     return nullcontext(None)
 
 
+def promotion_options(function: F) -> F:
+    """FROM, TO and the options promote and release share."""
+    for decorator in reversed(
+        (
+            click.argument("source", metavar="FROM"),
+            click.argument("target", metavar="TO"),
+            click.option("--digest", metavar="DIGEST", help="This digest of FROM's repository instead of FROM's tag."),
+            click.option("--reason", metavar="TEXT", help="Why: kept in the ledger and shown by 'hoist history'."),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Promote even when TO has the digest already, when FROM is not "
+                "TO's 'from', or (with --reason) over refused gates.",
+            ),
+            click.option("--no-referrers", is_flag=True, help="Do not carry signatures, attestations and SBOMs along."),
+            json_option,
+        )
+    ):
+        function = decorator(function)
+    return function
+
+
+def options_for(
+    config: Config,
+    target: str,
+    *,
+    digest: str | None,
+    reason: str | None,
+    force: bool,
+    no_referrers: bool,
+    dry_run: bool = False,
+) -> PromoteOptions:
+    from hoist.promotion.promote import PromoteOptions
+
+    return PromoteOptions(
+        digest=Digest.parse(digest) if digest else None,
+        reason=reason,
+        force=force,
+        dry_run=dry_run,
+        jobs=STATE.jobs,
+        referrers=not no_referrers,
+        signer=signer(config, target),
+    )
+
+
 @click.command("promote")
-@click.argument("source", metavar="FROM")
-@click.argument("target", metavar="TO")
-@click.option("--digest", metavar="DIGEST", help="Promote this digest of FROM's repository instead of FROM's tag.")
-@click.option("--reason", metavar="TEXT", help="Why: kept in the ledger and shown by 'hoist history'.")
-@click.option("--force", is_flag=True, help="Promote even when TO has the digest already, or FROM is not TO's 'from'.")
+@promotion_options
 @dry_run_option
-@click.option("--no-referrers", is_flag=True, help="Do not carry signatures, attestations and SBOMs along.")
-@json_option
 def command(
     source: str,
     target: str,
@@ -52,17 +91,11 @@ def command(
     json_out: bool,
 ) -> None:
     """Promote the image environment FROM has to environment TO, by digest, and record it."""
-    from hoist.promotion.promote import PromoteOptions, promote
+    from hoist.promotion.promote import promote
 
     config = STATE.load_config()
-    options = PromoteOptions(
-        digest=Digest.parse(digest) if digest else None,
-        reason=reason,
-        force=force,
-        dry_run=dry_run,
-        jobs=STATE.jobs,
-        referrers=not no_referrers,
-        signer=signer(config, target),
+    options = options_for(
+        config, target, digest=digest, reason=reason, force=force, no_referrers=no_referrers, dry_run=dry_run
     )
     session = STATE.session()
     with progress(enabled=not json_out and not dry_run) as observer:

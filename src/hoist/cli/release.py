@@ -6,35 +6,19 @@ import click
 
 from hoist.cli import github
 from hoist.cli.context import STATE, emit_json, say
-from hoist.cli.options import json_option
-from hoist.cli.promote import gates_for, progress, signer
-from hoist.digest import Digest
+from hoist.cli.promote import gates_for, options_for, progress, promotion_options
 
 
 @click.command("release")
-@click.argument("source", metavar="FROM")
-@click.argument("target", metavar="TO")
-@click.option("--digest", metavar="DIGEST", help="Release this digest of FROM's repository instead of FROM's tag.")
-@click.option("--reason", metavar="TEXT", help="Why: kept in the ledger.")
-@click.option("--force", is_flag=True, help="Promote even when TO has the digest or FROM is not TO's 'from'.")
-@click.option("--no-referrers", is_flag=True, help="Do not carry signatures, attestations and SBOMs along.")
-@json_option
+@promotion_options
 def command(
     source: str, target: str, digest: str | None, reason: str | None, force: bool, no_referrers: bool, json_out: bool
 ) -> None:
     """The production path: promote FROM to TO by digest, verify, deploy, check health, roll back on failure."""
     from hoist.deploy.release import STAGES, release
-    from hoist.promotion.promote import PromoteOptions
 
     config = STATE.load_config()
-    options = PromoteOptions(
-        digest=Digest.parse(digest) if digest else None,
-        reason=reason,
-        force=force,
-        jobs=STATE.jobs,
-        referrers=not no_referrers,
-        signer=signer(config, target),
-    )
+    options = options_for(config, target, digest=digest, reason=reason, force=force, no_referrers=no_referrers)
     with progress(enabled=not json_out) as observer:
         session = STATE.session()
         gates = gates_for(config, session, source, target, force=force, reason=reason, json_out=json_out)

@@ -117,23 +117,32 @@ class Gates:
         age = (self.now - newest.time).total_seconds()
         return f"too old ({_age(age)}, the limit is {_age(max_age)})" if age > max_age else None
 
+    def _decisive(
+        self, gate: str, env: Environment, digest: Digest, keys: list[PublicKey], kind: type, max_age: float | None
+    ) -> Checked | GateResult:
+        """The newest valid attestation of ``kind`` that is young enough, or the refusal saying why not."""
+        checked = self._attested(env, digest, keys, kind)
+        newest = self._newest(checked)
+        what = "test evidence" if kind is TestResult else "scan report"
+        if newest is None:
+            return GateResult(gate, False, _absent(checked, f"{what} in {env.name}"), env.name)
+        old = self._too_old(newest, max_age)
+        if old is not None:
+            return GateResult(gate, False, f"the newest {what} is {old}", env.name, [newest.item.artifact])
+        return newest
+
     def tests(self, digest: Digest) -> GateResult:
         gates = self.target.gates
         env = self._env(gates.tests_environment)
-        checked = self._attested(env, digest, _keys(gates.tests_keys), TestResult)
-        newest = self._newest(checked)
-        if newest is None:
-            return GateResult("tests", False, _absent(checked, f"test evidence in {env.name}"), env.name)
+        newest = self._decisive("tests", env, digest, _keys(gates.tests_keys), TestResult, gates.tests_max_age)
+        if isinstance(newest, GateResult):
+            return newest
         assert isinstance(newest.evidence, TestResult)
         used = [newest.item.artifact]
-        old = self._too_old(newest, gates.tests_max_age)
-        if old is not None:
-            return GateResult("tests", False, f"the newest test result is {old}", env.name, used)
         if newest.evidence.result == Outcome.FAILED:
             failed = ", ".join(newest.evidence.failed_tests[:5])
-            return GateResult(
-                "tests", False, "the newest test run FAILED" + (f": {failed}" if failed else ""), env.name, used
-            )
+            detail = "the newest test run FAILED" + (f": {failed}" if failed else "")
+            return GateResult("tests", False, detail, env.name, used)
         return GateResult("tests", True, f"the newest test run {newest.evidence.result} in {env.name}", env.name, used)
 
     def signature(self, digest: Digest) -> GateResult:
@@ -155,15 +164,11 @@ class Gates:
     def scan(self, digest: Digest) -> GateResult:
         gates = self.target.gates
         env = self._env(gates.scan_environment)
-        checked = self._attested(env, digest, _keys(gates.scan_keys), VulnScan)
-        newest = self._newest(checked)
-        if newest is None:
-            return GateResult("scan", False, _absent(checked, f"scan report in {env.name}"), env.name)
+        newest = self._decisive("scan", env, digest, _keys(gates.scan_keys), VulnScan, gates.scan_max_age)
+        if isinstance(newest, GateResult):
+            return newest
         assert isinstance(newest.evidence, VulnScan)
         used = [newest.item.artifact]
-        old = self._too_old(newest, gates.scan_max_age)
-        if old is not None:
-            return GateResult("scan", False, f"the newest scan is {old}", env.name, used)
         limit = Severity.parse(gates.scan_max_severity) if gates.scan_max_severity != "none" else None
         counts = newest.evidence.counts
         over = {
