@@ -173,7 +173,7 @@ class Authenticator:
         if not self._looked_up:
             pushed = sorted(s.repository for s in self._declared if "push" in s.actions)
             pulled = sorted(s.repository for s in self._declared)
-            repository = (pushed or pulled or [None])[0]  # type: ignore[list-item]
+            repository = pushed[0] if pushed else pulled[0] if pulled else None
             self._credentials = self._lookup(repository)
             self._looked_up = True
         return self._credentials
