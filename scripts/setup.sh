@@ -5,10 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(
-  docker-registry skopeo podman runc buildah busybox-static netavark aardvark-dns iptables
-  apache2-utils openssl time git ca-certificates python3 python3-venv chromium shellcheck
-)
+read -r -a PACKAGES <<< "$(grep -v '^#' scripts/debian-packages.txt | tr '\n' ' ')"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
