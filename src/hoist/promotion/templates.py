@@ -8,6 +8,7 @@ error that names it, raised before anything changes.
 
 from __future__ import annotations
 
+import functools
 import os
 import string
 import subprocess
@@ -43,6 +44,13 @@ def check_template(template: str) -> None:
 
 
 def git_value(*args: str) -> str | None:
+    """``git ARGS`` in the working directory; asked once per directory and repository (a promotion
+    renders several templates and a record, each wanting the same sha)."""
+    return _git(args, os.getcwd(), os.environ.get("GIT_DIR"))
+
+
+@functools.lru_cache(maxsize=32)
+def _git(args: tuple[str, ...], cwd: str, git_dir: str | None) -> str | None:
     try:
         done = subprocess.run(  # noqa: S603 - a fixed git invocation, git found on PATH as users expect
             ["git", *args],  # noqa: S607
@@ -50,6 +58,7 @@ def git_value(*args: str) -> str | None:
             text=True,
             timeout=10,
             check=False,
+            cwd=cwd,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
