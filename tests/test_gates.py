@@ -326,3 +326,67 @@ def test_keys_never_wait_for_a_prompt_without_a_terminal(
     monkeypatch.setenv("COSIGN_PASSWORD", "not-the-right-one")
     result = hoist("sign", gated.staging, "--key", str(gated.keys / "staging.key"))
     assert result.code == 2 and "wrong password" in result.err and PASSWORD not in result.err
+
+
+def test_signature_gate_accepts_sigstore_bundles_found_through_referrers(hoist: Hoist, gated: Gated) -> None:
+    """cosign's OCI 1.1 layout: a bundle artifact whose subject is the image (no legacy .sig tag)."""
+    from hoist.evidence.attach import BUNDLE_TYPE
+    from hoist.evidence.intoto import statement
+
+    gated.write('"signature"')
+    digest = gated.stage(hoist, "A")
+    session, store, subject = _subject(gated.staging, digest)
+    manifest = store.get_manifest(Digest.parse(digest))  # type: ignore[attr-defined]
+    stranger = load_private_key(gated.keys / "stranger.key", password=Secret(PASSWORD))
+    staging = load_private_key(gated.keys / "staging.key", password=Secret(PASSWORD))
+
+    def message_bundle(key: PrivateKey) -> bytes:
+        signed = {"algorithm": "SHA2_256", "digest": base64.b64encode(bytes.fromhex(digest[7:])).decode()}
+        signature = base64.b64encode(key.sign(manifest.raw)).decode()
+        return json.dumps(
+            {
+                "mediaType": BUNDLE_TYPE,
+                "verificationMaterial": {"publicKey": {"hint": "k"}},
+                "messageSignature": {"messageDigest": signed, "signature": signature},
+            }
+        ).encode()
+
+    def add(content: bytes) -> None:
+        attach(
+            store,
+            subject,
+            content,
+            artifact_type=BUNDLE_TYPE,
+            media_type=BUNDLE_TYPE,  # type: ignore[arg-type]
+            annotations={"dev.sigstore.bundle.content": "message-signature"},
+        )
+
+    add(message_bundle(stranger))
+    refused(gated.run(hoist, "promote", "staging", "production"), "bundle signature invalid or by an unknown key")
+    add(message_bundle(staging))
+    result = gated.run(hoist, "promote", "staging", "production", "--json")
+    assert result.code == 0, result
+    assert result.json["gates"][0]["passed"]
+
+    # a DSSE bundle names the digest in its statement
+    digest_b = gated.stage(hoist, "B")
+    session2, store_b, subject_b = _subject(gated.staging, digest_b)
+    about = statement(
+        subject_name="dotca",
+        digest=Digest.parse(digest_b),
+        predicate_type="https://sigstore.dev/cosign/sign/v1",
+        predicate={},
+    )
+    envelope = dsse.sign(about.to_json(), dsse.INTOTO_PAYLOAD_TYPE, staging)
+    bundle = json.dumps({"mediaType": BUNDLE_TYPE, "dsseEnvelope": envelope}).encode()
+    attach(
+        store_b,
+        subject_b,
+        bundle,
+        artifact_type=BUNDLE_TYPE,
+        media_type=BUNDLE_TYPE,  # type: ignore[arg-type]
+        annotations={"dev.sigstore.bundle.content": "dsse-envelope"},
+    )
+    assert gated.run(hoist, "promote", "staging", "production").code == 0
+    session.close()
+    session2.close()
