@@ -30,9 +30,9 @@ import pytest
 import yaml
 
 from hoist.cli import init
+from hoist.cli.action import argv
 from hoist.promotion.config import load_config
 from hoist.workflows import pins
-from hoist.workflows.action_entry import argv
 from hoist.workflows.project import DEFAULT_TEST_COMMAND
 from tests.infra.images import make_image
 from tests.support import Hoist

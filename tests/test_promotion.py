@@ -277,16 +277,16 @@ def test_bad_config_is_exit_2(hoist: Hoist, tmp_path: Path, content: str, words:
 def test_input_errors(hoist: Hoist, setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stage(hoist, setup, "A")
     promote(hoist, setup)
-    for args, word in [
-        (["promote", "staging", "prod"], "unknown environment 'prod'"),
-        (["rollback", "production", "--to", "99"], "sequence 99"),
-        (["rollback", "production", "--to", "sha256:" + "9" * 64], "never had"),
-        (["rollback", "production"], "no earlier promoted image"),
-        (["promote", "staging", "production", "--digest", "sha256:" + "8" * 64], "is not in staging"),
-        (["prune", "production", "--keep", "0"], "at least 1"),
+    for args, word, code in [
+        (["promote", "staging", "prod"], "unknown environment 'prod'", 2),
+        (["rollback", "production", "--to", "99"], "sequence 99", 2),
+        (["rollback", "production", "--to", "sha256:" + "9" * 64], "never had", 3),  # a rule, overridable
+        (["rollback", "production"], "no earlier promoted image", 2),
+        (["promote", "staging", "production", "--digest", "sha256:" + "8" * 64], "is not in staging", 2),
+        (["prune", "production", "--keep", "0"], "at least 1", 2),
     ]:
         result = run(hoist, setup, *args)
-        assert result.code == 2, (args, result)
+        assert result.code == code, (args, result)
         assert word in result.err and len(result.err.strip().splitlines()) == 1, (args, result.err)
     monkeypatch.chdir(setup.layout)  # a directory without a hoist.toml
     missing = hoist("status")

@@ -21,7 +21,8 @@ from click.testing import CliRunner, Result
 from hoist.cli.context import STATE
 from hoist.cli.report import command as report_command
 from hoist.promotion.ledger import Ledger, View
-from hoist.promotion.record import Record
+from hoist.digest import Digest
+from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Record
 from hoist.report.html import shown
 from hoist.report.metrics import Window, measure, percentile
 from hoist.store.ocidir import OCILayoutStore
@@ -51,11 +52,11 @@ def record(
     sha: str | None = None,
     timings: dict[str, float] | None = None,
 ) -> Record:
-    digest = f"sha256:{seq:064x}"
+    digest = Digest.parse(f"sha256:{seq:064x}")
     return Record(
         seq=seq,
         environment="production",
-        kind=kind,
+        kind=Kind(kind),
         digest=digest,
         media_type="application/vnd.oci.image.manifest.v1+json",
         size=512,
@@ -65,7 +66,7 @@ def record(
         reason=reason,
         git={"sha": sha, "ref": "refs/heads/main"} if sha else None,
         timings=timings or {},
-        deploy={"result": result, "target": "command"} if result else None,
+        deploy=DeployInfo(result=DeployOutcome(result), target="command") if result else None,
     )
 
 
@@ -283,19 +284,19 @@ class Writer:
             return Record(
                 seq=view.next_seq,
                 environment=self.environment,
-                kind=kind,
-                digest=image.digest,
+                kind=Kind(kind),
+                digest=Digest.parse(image.digest),
                 media_type=image.media_type,
                 size=len(image.manifest_bytes),
-                current=image.digest,
+                current=Digest.parse(image.digest),
                 current_seq=view.next_seq,
-                previous_record=str(head.manifest) if head else None,
+                previous_record=head.manifest if head else None,
                 actor="tester",
                 time=stamp(when),
                 reason=reason,
                 git={"sha": sha, "ref": "refs/heads/main"} if sha else None,
                 timings=timings or {},
-                deploy={"result": result, "target": "command"} if result else None,
+                deploy=DeployInfo(result=DeployOutcome(result), target="command") if result else None,
             )
 
         return self.ledger.append(build).entry.record

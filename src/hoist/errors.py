@@ -22,22 +22,42 @@ unless asked (``--verbose``). Layers below the CLI raise these and never print.
     │   ├── IntegrityError            content does not match its digest, or a tag did not read back
     │   │   ├── DigestMismatch
     │   │   └── TagRaced              a tag points elsewhere after it was written
-    │   └── LedgerConflict            the ledger moved under us more times than we retry
-    ├── GateRefused                   exit 3: a promotion gate refused the digest
+    │   ├── LedgerConflict            the ledger moved under us more times than we retry
+    │   └── Cancelled                 the caller cancelled, or the call's timeout passed
+    ├── GateRefused                   exit 3: a gate or another promotion rule refused
     └── DeployFailed                  exit 4: the deploy failed health checks (and was rolled back)
 """
 
 from __future__ import annotations
 
+import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hoist.promotion.record import GateResult
+
+
+class Remedy(enum.StrEnum):
+    """What the caller can do about an error, for front ends to turn into their own hint (the CLI names
+    its flags; the library's messages never do)."""
+
+    FORCE = "force"
+    """Repeat with ``force=True`` (the command line's ``--force``)."""
+    OVERRIDE = "override"
+    """Set the refusing rules aside with an ``Override`` and a reason (``--force --reason TEXT``)."""
+    CONFIG = "config"
+    """Name the configuration file (``--config PATH``)."""
+
 
 class HoistError(Exception):
-    """Base of every error hoist raises on purpose."""
+    """Base of every error hoist raises on purpose; ``remedy`` says what the caller can do, if anything."""
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, remedy: Remedy | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.remedy = remedy
 
     def __str__(self) -> str:
         return self.message
@@ -118,17 +138,23 @@ class LedgerConflict(OperationError):
     pass
 
 
+class Cancelled(OperationError):
+    """The caller cancelled the call, or its timeout passed."""
+
+
 # --- exit 3 and 4 ---------------------------------------------------------------------------------
 
 
 class GateRefused(HoistError):
-    """A promotion gate refused the digest; ``details`` holds every gate's result."""
+    """A gate or another promotion rule refused; ``results`` holds every rule's decision."""
 
     exit_code = 3
 
-    def __init__(self, message: str, *, details: list[dict[str, object]] | None = None) -> None:
-        super().__init__(message)
-        self.details = details or []
+    def __init__(self, message: str, *, results: tuple[GateResult, ...] = (), subject: str | None = None) -> None:
+        super().__init__(message, remedy=Remedy.OVERRIDE)
+        self.results = results
+        self.subject = subject
+        """The digest refused, when one was."""
 
 
 class DeployFailed(HoistError):

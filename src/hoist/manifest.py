@@ -25,6 +25,11 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 OCI_EMPTY_DIGEST = Digest.parse("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
+OCI_EMPTY_BYTES = b"{}"
+
+# Artifact types hoist itself writes.
+LEDGER_RECORD_TYPE = "application/vnd.hoist.ledger.record.v1+json"
+TOMBSTONE_TYPE = "application/vnd.hoist.tombstone.v1"
 
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
@@ -78,6 +83,10 @@ class Descriptor:
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         return out
+
+
+EMPTY_DESCRIPTOR = Descriptor(OCI_EMPTY, OCI_EMPTY_DIGEST, len(OCI_EMPTY_BYTES))
+"""The OCI empty descriptor: the config (and only layer) of an artifact that carries no content."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import click
 
 from hoist import __version__
 from hoist.cli.context import STATE, error_line
-from hoist.errors import HoistError
+from hoist.errors import HoistError, Remedy
 from hoist.secret import RedactingFilter, redact
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -169,7 +169,7 @@ def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per
     except click.ClickException as exc:
         return _fail(exc.format_message() + _usage_hint(exc), exc.exit_code, exc, verbose=verbose)
     except HoistError as exc:
-        return _fail(str(exc), exc.exit_code, exc, verbose=verbose)
+        return _fail(str(exc) + _hint(exc), exc.exit_code, exc, verbose=verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         message = f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details, and report it)"
         return _fail(message, 1, exc, verbose=verbose)
@@ -186,6 +186,18 @@ def _fail(message: str, code: int, exc: BaseException, *, verbose: bool) -> int:
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
     error_line(message)
     return code
+
+
+_HINTS = {
+    Remedy.FORCE: ": use --force to go ahead anyway",
+    Remedy.OVERRIDE: " (override with --force --reason TEXT)",
+    Remedy.CONFIG: " or pass --config PATH",
+}
+
+
+def _hint(exc: HoistError) -> str:
+    """What the command line offers for the error's remedy, in its own flags."""
+    return _HINTS.get(exc.remedy, "") if exc.remedy is not None else ""
 
 
 def _usage_hint(exc: click.ClickException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hoist.cli import render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
 
@@ -18,13 +19,9 @@ def command() -> None:
 @json_option
 def verify(environment: str, json_out: bool) -> None:
     """Walk ENV's whole ledger: chain, copies, recorded digests and history tags."""
-    from hoist.promotion.audit import audit
-
-    config = STATE.load_config()
-    env = config.environment(environment)
-    result = audit(STATE.session().open(env.image), env, jobs=STATE.jobs)
+    result = STATE.project().audit(environment)
     if json_out:
-        emit_json(result.to_json())
+        emit_json(render.audit(result))
     else:
         for finding in result.findings:
             where = f"seq {finding.seq}: " if finding.seq is not None else ""

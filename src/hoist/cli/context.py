@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hoist.clock import clock_from_environ
 from hoist.errors import InputError
+from hoist.options import DEFAULT_CHUNK, Options
 from hoist.ref import Reference, parse_reference
 from hoist.secret import redact
-from hoist.store import RegistryOptions, Session
-from hoist.store.registry.credentials import CredentialResolver
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Globals:
     jobs: int = 8
     config: Path | None = None
     sessions: list[Session] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)
 
     def load_config(self) -> Config:
         """hoist.toml (``--config`` or the working directory); its [settings] add to the global options."""
@@ -37,26 +39,53 @@ class Globals:
             self.ca_file = config.ca_file
         return config
 
-    def registry_options(self) -> RegistryOptions:
+    def options(self, *, observer: CopyObserver | None = None) -> Options:
+        """The public API's options from the global flags and the environment."""
+        from hoist.cli.keys import interactive
+
         chunk = os.environ.get("HOIST_CHUNK_SIZE")
-        options = RegistryOptions(
-            insecure=self.insecure,
+        try:
+            clock = clock_from_environ(os.environ)
+        except ValueError as exc:
+            raise InputError(f"HOIST_NOW={os.environ.get('HOIST_NOW')!r} is not an RFC 3339 time") from exc
+        return Options(
+            authfile=self.authfile,
             ca_file=self.ca_file,
-            credentials=CredentialResolver(authfile=self.authfile),
+            insecure=self.insecure,
             jobs=self.jobs,
-            max_connections=max(32, 4 * self.jobs),
+            observer=observer,
+            environ=os.environ,
+            clock=clock,
+            prompt=getpass.getpass if interactive() else None,
+            chunk_size=_parse_size(chunk) if chunk else DEFAULT_CHUNK,
         )
-        return replace(options, chunk_size=_parse_size(chunk)) if chunk else options
+
+    def registry_options(self) -> RegistryOptions:
+        return self.options().registry_options()
 
     def session(self) -> Session:
+        from hoist.store.session import Session
+
         session = Session(self.registry_options())
         self.sessions.append(session)
         return session
 
+    def project(self, *, observer: CopyObserver | None = None) -> Project:
+        """The project of ``--config`` (or ./hoist.toml), closed when the command ends."""
+        from hoist.project import Project
+
+        config = self.load_config()
+        project = Project(config, options=self.options(observer=observer))
+        self.projects.append(project)
+        return project
+
     def close(self) -> None:
         for session in self.sessions:
             session.close()
+        for project in self.projects:
+            project.close()
         self.sessions.clear()
+        self.projects.clear()
 
 
 STATE = Globals()
@@ -80,7 +109,11 @@ def reference(text: str) -> Reference:
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from hoist.ops.copy import CopyObserver
+    from hoist.project import Project
     from hoist.promotion.config import Config
+    from hoist.store.registry.transport import RegistryOptions
+    from hoist.store.session import Session
 
 
 @functools.cache

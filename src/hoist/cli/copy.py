@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import click
 
-from hoist.cli.context import STATE, emit_json, human_size, is_terminal, reference, say
+from hoist.cli import render
+from hoist.cli.context import STATE, emit_json, human_size, is_terminal, say
 from hoist.cli.options import dry_run_option, json_option
-from hoist.errors import InputError
-from hoist.manifest import Platform
-from hoist.ref import LayoutRef
 
 if TYPE_CHECKING:
     from hoist.ops.copy import CopyObserver, CopyResult
-
-
-def parse_platform(text: str) -> Platform | None:
-    if text == "all":
-        return None
-    try:
-        return Platform.parse(text)
-    except ValueError as exc:
-        raise InputError(f"{exc}, or 'all'") from exc
 
 
 @click.command("copy")
@@ -50,52 +38,29 @@ def command(
     The digest never changes; blobs go first, then child manifests, the top manifest and its tags,
     which are read back.
     """
-    from hoist.ops.carry import carry_evidence, find_evidence
-    from hoist.ops.copy import CopyOptions, copy_image, destination_tags
-    from hoist.ops.resolve import resolve
+    import hoist
 
-    source_ref = reference(src)
-    destination_ref = reference(dst)
-    if isinstance(destination_ref, LayoutRef) and destination_ref.tag is None and destination_ref.digest is None:
-        destination_ref = destination_ref.with_tag("latest")
-    options = CopyOptions(tags=tags, platform=parse_platform(platform), dry_run=dry_run, jobs=STATE.jobs)
-    destination_tags(destination_ref, tags)  # bad tags are input errors, found before any request
-    session = STATE.session()
-    source = session.open(source_ref)
-    destination = session.open(destination_ref, push=not dry_run)
-    carry = not dry_run and not no_referrers and not source.location.same_repository(destination.location)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoist-evidence") as background:
-        manifest = resolve(source, source_ref)
-        # With the digest known, the evidence lookups go out while the image copies.
-        same_digest = options.platform is None or not manifest.is_index  # else a child's digest is copied
-        lookup = background.submit(find_evidence, source, manifest.digest) if carry and same_digest else None
-        with _observer(enabled=not json_out and not dry_run) as progress:
-            result = copy_image(
-                source=source,
-                destination=destination,
-                source_ref=source_ref,
-                destination_ref=destination_ref,
-                options=options,
-                observer=progress,
-                manifest=manifest,
-            )
-        carried = None
-        if carry:
-            found = lookup.result() if lookup is not None else None
-            carried = carry_evidence(source, destination, result.digest, jobs=STATE.jobs, found=found)
-    requests, auth = session.stats.snapshot()
+    with progress(enabled=not json_out and not dry_run) as observer:
+        result = hoist.copy(
+            src,
+            dst,
+            tags=tags,
+            platform=platform,
+            referrers=not no_referrers,
+            dry_run=dry_run,
+            options=STATE.options(observer=observer),
+        )
     if json_out:
-        plan = {"plan": result.plan.to_json()} if dry_run and result.plan else {}
-        evidence = {"evidence": carried.to_json()} if carried is not None else {}
-        emit_json({**result.to_json(), "requests": requests, "auth_requests": auth, **plan, **evidence})
+        emit_json(render.copy_result(result))
         return
-    _print(result, requests)
+    _print(result)
+    carried = result.evidence
     if carried is not None and (carried.referrers or carried.legacy):
         legacy = ", ".join(carried.legacy) or "no legacy tags"
         say(f"  evidence carried along: {len(carried.referrers)} referrer(s), {legacy}")
 
 
-def _observer(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
+def progress(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
     """Progress bars only on a terminal (rich is imported only then)."""
     if enabled and is_terminal(sys.stderr):
         from hoist.cli.progress import BarProgress
@@ -104,7 +69,7 @@ def _observer(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
     return nullcontext(None)
 
 
-def _print(result: CopyResult, requests: int) -> None:
+def _print(result: CopyResult) -> None:
     if result.dry_run:
         assert result.plan is not None
         plan = result.plan
@@ -123,5 +88,5 @@ def _print(result: CopyResult, requests: int) -> None:
     say(f"  {result.source} -> {result.destination}  [{result.mode}]")
     say(
         f"  tags: {tags}; blobs: {blobs}; {human_size(result.bytes_moved)} moved; "
-        f"{requests} requests; {result.seconds:.2f}s"
+        f"{result.requests} requests; {result.seconds:.2f}s"
     )

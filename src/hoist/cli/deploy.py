@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hoist.cli import github
+from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
-from hoist.digest import Digest
+from hoist.cli.promote import report_follow_ups
 
 if TYPE_CHECKING:
     from hoist.deploy.deploy import DeployResult
@@ -22,18 +22,13 @@ if TYPE_CHECKING:
 @json_option
 def command(environment: str, digest: str | None, no_rollback: bool, json_out: bool) -> None:
     """Deploy ENV's digest (by digest, never by tag), wait for health, roll back when it fails."""
-    from hoist.deploy.deploy import deploy
-
-    config = STATE.load_config()
-    result = deploy(
-        config, STATE.session(), environment, digest=Digest.parse(digest) if digest else None, no_rollback=no_rollback
-    )
+    result = STATE.project().deploy(environment, digest=digest, rollback=not no_rollback)
     report(result, json_out=json_out)
 
 
 def report(result: DeployResult, *, json_out: bool) -> None:
     if json_out:
-        emit_json(result.to_json())
+        emit_json(render.deployment(result))
     else:
         health = result.health.detail if result.health else "no checks"
         say(f"deployed {result.image}")
@@ -42,3 +37,4 @@ def report(result: DeployResult, *, json_out: bool) -> None:
         say(f"  {stages}")
     github.write_outputs({"digest": result.digest, "image": result.image, "healthy": str(result.healthy).lower()})
     github.write_summary(f"### hoist deployed {result.environment}\n\n`{result.image}` is healthy")
+    report_follow_ups(result.follow_ups_failed, f"the deploy of {result.digest} to {result.environment}")

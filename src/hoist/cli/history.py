@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hoist.cli import render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
 
@@ -14,31 +15,27 @@ from hoist.cli.options import json_option
 @json_option
 def command(environment: str, limit: int, json_out: bool) -> None:
     """List ENV's promotions, rollbacks and deploys, newest first."""
-    from hoist.promotion.ledger import Ledger
-
-    config = STATE.load_config()
-    env = config.environment(environment)
-    store = STATE.session().open(env.image)
-    entries = Ledger(store, env.name).history(limit)
+    project = STATE.project()
+    entries = project.history(environment, limit=limit)
     if json_out:
-        emit_json([{**e.record.to_json(), "record": str(e.manifest)} for e in entries])
+        emit_json([render.entry(e) for e in entries])
         return
     if not entries:
-        say(f"{env.name} has no history yet in {store.location}")
+        say(f"{environment} has no history yet in {project.config.environment(environment).image.name}")
         return
     rows = []
     for entry in entries:
         record = entry.record
-        source = (record.source or {}).get("environment") or ""
-        if record.kind == "deploy":
-            source = (record.deploy or {}).get("result", "")
-        flags = " (automatic)" if record.details.get("automatic") else " (forced)" if record.forced else ""
+        source = (record.source.environment if record.source else None) or ""
+        if record.deploy is not None:
+            source = str(record.deploy.result)
+        flags = " (automatic)" if record.automatic else " (forced)" if record.forced else ""
         rows.append(
             [
                 str(record.seq),
                 record.time[:19].replace("T", " "),
                 record.kind + flags,
-                record.digest[7:19],
+                record.digest.short,
                 ",".join(record.tags[:3]) + ("…" if len(record.tags) > 3 else ""),
                 record.actor,
                 source,

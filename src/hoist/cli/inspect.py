@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hoist.cli.context import STATE, emit_json, human_size, reference, say
+from hoist.cli import render
+from hoist.cli.context import STATE, emit_json, human_size, say
 from hoist.cli.options import json_option
 
 
@@ -13,13 +14,11 @@ from hoist.cli.options import json_option
 @json_option
 def command(ref: str, json_out: bool) -> None:
     """Show what REF is: digest, media type, platforms, layers, total size."""
-    from hoist.ops.inspect import inspect_image
+    import hoist
 
-    target = reference(ref)
-    session = STATE.session()
-    result = inspect_image(session.open(target), target, jobs=STATE.jobs)
+    result = hoist.inspect(ref, options=STATE.options())
     if json_out:
-        emit_json(result.to_json())
+        emit_json(render.inspection(result))
         return
     say(f"{result.reference}")
     say(f"  digest:     {result.digest}")
@@ -28,8 +27,7 @@ def command(ref: str, json_out: bool) -> None:
         say(f"  artifact:   {result.artifact_type}")
     if result.subject:
         say(f"  subject:    {result.subject}")
-    platforms = [i.platform for i in result.images if i.platform]
-    say(f"  platforms:  {', '.join(platforms) or 'unknown'}")
+    say(f"  platforms:  {', '.join(result.platforms) or 'unknown'}")
     say(f"  total size: {human_size(result.total_size)}")
     for image in result.images:
         if result.is_index:

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from hoist.cli import github
-from hoist.cli.context import STATE, emit_json, is_terminal, say
+from hoist.cli import github, render
+from hoist.cli.context import STATE, emit_json, note, say
+from hoist.cli.copy import progress
 from hoist.cli.options import F, dry_run_option, json_option
-from hoist.digest import Digest
-from hoist.errors import GateRefused
+from hoist.errors import GateRefused, InputError
 
 if TYPE_CHECKING:
-    from hoist.evidence.keys import PrivateKey
-    from hoist.manifest import Manifest
-    from hoist.ops.copy import CopyObserver
-    from hoist.promotion.config import Config
-    from hoist.promotion.promote import PromoteOptions, PromoteResult
-    from hoist.store.session import Session
+    from hoist.promotion.promote import PromoteResult
+    from hoist.promotion.publish import FollowUp
+    from hoist.promotion.rules import Override
 
-
-def progress(*, enabled: bool) -> AbstractContextManager[CopyObserver | None]:
-    if enabled and is_terminal(sys.stderr):
-        from hoist.cli.progress import BarProgress
-
-        return BarProgress()
-    return nullcontext(None)
+EXIT_FOLLOW_UP = 5
+"""The promotion (or rollback, or deploy) happened, but a follow-up step after it did not."""
 
 
 def promotion_options(function: F) -> F:
@@ -54,27 +45,39 @@ def promotion_options(function: F) -> F:
     return function
 
 
-def options_for(
-    config: Config,
-    target: str,
-    *,
-    digest: str | None,
-    reason: str | None,
-    force: bool,
-    no_referrers: bool,
-    dry_run: bool = False,
-) -> PromoteOptions:
-    from hoist.promotion.promote import PromoteOptions
+def override_for(*, force: bool, reason: str | None) -> Override | None:
+    """``--force --reason TEXT`` sets refusing rules aside (the ledger keeps the reason)."""
+    if not (force and reason):
+        return None
+    from hoist.promotion.rules import Override
 
-    return PromoteOptions(
-        digest=Digest.parse(digest) if digest else None,
-        reason=reason,
-        force=force,
-        dry_run=dry_run,
-        jobs=STATE.jobs,
-        referrers=not no_referrers,
-        signer=signer(config, target),
-    )
+    return Override(reason)
+
+
+@contextmanager
+def refusals(*, force: bool, reason: str | None, json_out: bool) -> Iterator[None]:
+    """A refusal prints every rule as JSON with ``--json``; ``--force`` without a reason is bad input."""
+    try:
+        yield
+    except GateRefused as refused:
+        if json_out:
+            gates = [g.to_json() for g in refused.results]
+            emit_json({"refused": True, "digest": refused.subject, "gates": gates})
+        if force and not reason:
+            raise InputError(
+                "--force overrides refused rules only with --reason TEXT, which the ledger keeps"
+            ) from refused
+        raise
+
+
+def report_follow_ups(failed: tuple[FollowUp, ...], what: str) -> None:
+    """A step after the change that did not complete: say so, and exit with its own status."""
+    if not failed:
+        return
+    for item in failed:
+        note(f"hoist: warning: {what} done, but its {item.step} step failed: {item.error}")
+    note(f"hoist: the next run repairs it (exit {EXIT_FOLLOW_UP}: done, with a follow-up step left)")
+    raise click.exceptions.Exit(EXIT_FOLLOW_UP)
 
 
 @click.command("promote")
@@ -91,61 +94,27 @@ def command(
     json_out: bool,
 ) -> None:
     """Promote the image environment FROM has to environment TO, by digest, and record it."""
-    from hoist.promotion.promote import promote
-
-    config = STATE.load_config()
-    options = options_for(
-        config, target, digest=digest, reason=reason, force=force, no_referrers=no_referrers, dry_run=dry_run
-    )
-    session = STATE.session()
     with progress(enabled=not json_out and not dry_run) as observer:
-        result = promote(
-            config,
-            session,
-            source,
-            target,
-            options=options,
-            observer=observer,
-            gates=gates_for(config, session, source, target, force=force, reason=reason, json_out=json_out),
-        )
-    requests, auth = session.stats.snapshot()
+        project = STATE.project(observer=observer)
+        with refusals(force=force, reason=reason, json_out=json_out):
+            result = project.promote(
+                source,
+                target,
+                digest=digest,
+                reason=reason,
+                override=override_for(force=force, reason=reason),
+                force=force,
+                dry_run=dry_run,
+                referrers=not no_referrers,
+            )
+    requests, auth = project.stats.snapshot()
     if json_out:
-        emit_json({**result.to_json(), "requests": requests, "auth_requests": auth})
+        emit_json({**render.promotion(result), "requests": requests, "auth_requests": auth})
     else:
         _print(result, requests)
     if not dry_run:
         _github(result)
-
-
-def signer(config: Config, target: str) -> PrivateKey | None:
-    """The key that signs promoted digests (``gates.sign_with``), read before anything changes."""
-    path = config.environment(target).gates.sign_with
-    if path is None:
-        return None
-    from hoist.cli.keys import private_key
-
-    return private_key(path)
-
-
-def gates_for(
-    config: Config, session: Session, source: str, target: str, *, force: bool, reason: str | None, json_out: bool
-) -> Callable[[Manifest], list[dict[str, Any]]] | None:
-    """The gate check for TO's ``require`` list; a refusal also prints the gates as JSON with ``--json``."""
-    if not config.environment(target).gates.require:
-        return None
-    from hoist.promotion.gates import gate_check
-
-    check = gate_check(config, session, source, target, force=force, reason=reason)
-
-    def run(manifest: Manifest) -> list[dict[str, Any]]:
-        try:
-            return check(manifest)
-        except GateRefused as refused:
-            if json_out:
-                emit_json({"refused": True, "digest": str(manifest.digest), "gates": refused.details})
-            raise
-
-    return run
+    report_follow_ups(result.follow_ups_failed, f"the promotion of {result.digest} to {result.environment}")
 
 
 def _print(result: PromoteResult, requests: int) -> None:
@@ -168,8 +137,8 @@ def _print(result: PromoteResult, requests: int) -> None:
             f"{copy.blobs_skipped} skipped"
         )
     for gate in result.gates:
-        mark = "pass" if gate["passed"] else ("OVERRIDDEN" if gate.get("overridden") else "FAIL")
-        say(f"  gate {gate['gate']}: {mark}: {gate['detail']}")
+        mark = "pass" if gate.passed else ("OVERRIDDEN" if gate.overridden else "FAIL")
+        say(f"  gate {gate.gate}: {mark}: {gate.detail}")
     if result.signature:
         say(f"  signed: {result.signature}")
     if result.dry_run:
@@ -184,7 +153,7 @@ def _github(result: PromoteResult) -> None:
         {
             "digest": result.digest,
             "seq": result.seq,
-            "tags": result.tags,
+            "tags": list(result.tags),
             "previous-digest": result.previous_digest or "",
             "history-tag": result.history_tag or "",
             "noop": str(result.noop).lower(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hoist.cli import render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import dry_run_option, json_option
 
@@ -15,12 +16,9 @@ from hoist.cli.options import dry_run_option, json_option
 @json_option
 def command(environment: str, keep: int, dry_run: bool, json_out: bool) -> None:
     """Remove ENV's history tags beyond the newest N; only history tags, never the current image's."""
-    from hoist.promotion.prune import prune
-
-    config = STATE.load_config()
-    result = prune(config, STATE.session(), environment, keep=keep, dry_run=dry_run)
+    result = STATE.project().prune(environment, keep=keep, dry_run=dry_run)
     if json_out:
-        emit_json(result.to_json())
+        emit_json(render.value(result))
         return
     verb = "would remove" if dry_run else "removed"
     say(f"{verb} {len(result.removed)} history tag(s): {', '.join(result.removed) or 'none'}")

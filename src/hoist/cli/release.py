@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from hoist.cli import github
+from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
-from hoist.cli.promote import gates_for, options_for, progress, promotion_options
+from hoist.cli.copy import progress
+from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups
 
 
 @click.command("release")
@@ -15,16 +16,22 @@ def command(
     source: str, target: str, digest: str | None, reason: str | None, force: bool, no_referrers: bool, json_out: bool
 ) -> None:
     """The production path: promote FROM to TO by digest, verify, deploy, check health, roll back on failure."""
-    from hoist.deploy.release import STAGES, release
+    from hoist.deploy.release import STAGES
 
-    config = STATE.load_config()
-    options = options_for(config, target, digest=digest, reason=reason, force=force, no_referrers=no_referrers)
     with progress(enabled=not json_out) as observer:
-        session = STATE.session()
-        gates = gates_for(config, session, source, target, force=force, reason=reason, json_out=json_out)
-        result = release(config, session, source, target, options=options, observer=observer, gates=gates)
+        project = STATE.project(observer=observer)
+        with refusals(force=force, reason=reason, json_out=json_out):
+            result = project.release(
+                source,
+                target,
+                digest=digest,
+                reason=reason,
+                override=override_for(force=force, reason=reason),
+                force=force,
+                referrers=not no_referrers,
+            )
     if json_out:
-        emit_json(result.to_json())
+        emit_json(render.release(result))
     else:
         promoted = result.promotion
         deployed = result.deployment
@@ -41,3 +48,5 @@ def command(
         f"### hoist released `{result.promotion.digest}` to {result.promotion.environment}\n\n"
         + github.table(["stage", "time"], rows)
     )
+    failed = result.promotion.follow_ups_failed + (result.deployment.follow_ups_failed if result.deployment else ())
+    report_follow_ups(failed, f"the release of {result.promotion.digest} to {result.promotion.environment}")

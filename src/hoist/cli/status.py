@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hoist.cli import render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
 
@@ -22,12 +23,9 @@ def _age(seconds: float | None) -> str:
 @json_option
 def command(environments: tuple[str, ...], json_out: bool) -> None:
     """Where each environment stands."""
-    from hoist.promotion.status import status
-
-    config = STATE.load_config()
-    results = status(config, STATE.session(), list(environments) or None)
+    results = STATE.project().status(*environments)
     if json_out:
-        emit_json([r.to_json() for r in results])
+        emit_json([render.value(r) for r in results])
         return
     for item in results:
         if item.error:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hoist.cli.context import STATE, emit_json, reference, say
+from hoist.cli import render
+from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
 
 
@@ -14,29 +15,10 @@ from hoist.cli.options import json_option
 @json_option
 def command(ref: str, tags: tuple[str, ...], json_out: bool) -> None:
     """Point more tags at REF's digest: a manifest GET, a PUT per tag, and a read-back."""
-    from hoist.ops.copy import CopyOptions, copy_image
+    import hoist
 
-    source_ref = reference(ref)
-    session = STATE.session()
-    store = session.open(source_ref, push=True)
-    result = copy_image(
-        source=store,
-        destination=store,
-        source_ref=source_ref,
-        destination_ref=source_ref.with_tag(None),
-        options=CopyOptions(tags=tags, jobs=STATE.jobs),
-    )
-    requests, auth = session.stats.snapshot()
+    result = hoist.tag(ref, *tags, options=STATE.options())
     if json_out:
-        emit_json(
-            {
-                "reference": str(source_ref),
-                "digest": str(result.digest),
-                "tags": result.tags,
-                "requests": requests,
-                "auth_requests": auth,
-                "seconds": round(result.seconds, 3),
-            }
-        )
+        emit_json(render.tag_result(result))
         return
-    say(f"tagged {result.digest} as {', '.join(result.tags)} in {store.location}")
+    say(f"tagged {result.digest} as {', '.join(result.tags)} in {result.reference.name}")

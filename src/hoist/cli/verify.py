@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hoist.cli.context import STATE, emit_json, human_size, reference, say
+from hoist.cli import render
+from hoist.cli.context import STATE, emit_json, human_size, say
 from hoist.cli.options import json_option
 
 
@@ -15,21 +16,11 @@ from hoist.cli.options import json_option
 @json_option
 def command(ref: str, against: str | None, deep: bool, json_out: bool) -> None:
     """Check that REF is whole: manifest digests, every blob present (re-hashed with --deep)."""
-    from hoist.ops.verify import verify_image
+    import hoist
 
-    target = reference(ref)
-    other = reference(against) if against else None
-    session = STATE.session()
-    store = session.open(target)
-    result = verify_image(
-        store,
-        target,
-        against=(session.open(other), other) if other is not None else None,
-        deep=deep,
-        jobs=STATE.jobs,
-    )
+    result = hoist.verify(ref, deep=deep, against=against, options=STATE.options())
     if json_out:
-        emit_json(result.to_json())
+        emit_json(render.verification(result))
     else:
         for check in result.checks:
             mark = "ok  " if check.ok else "FAIL"

@@ -9,71 +9,57 @@ move the environment tag back as a rollback in the ledger, record the restore, a
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from hoist.deploy.health import Check, HealthResult, HttpCheck, TcpCheck, wait_healthy
 from hoist.deploy.target import Deployed, Running, Target
 from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
-from hoist.promotion.config import Config, Environment, HealthConfig
+from hoist.promotion.config import Environment, HealthConfig
+from hoist.promotion.context import Context
+from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View, subject_of
-from hoist.promotion.promote import Timer
-from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
-from hoist.promotion.record import Record
+from hoist.promotion.publish import FollowUp
+from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Record
 from hoist.promotion.rollback import rollback
 from hoist.ref import RegistryRef
-from hoist.store.session import Session
+from hoist.timing import Timer
 
 DEFAULT_HEALTH = HealthConfig(timeout=60.0)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DeployResult:
     environment: str
-    digest: str
+    digest: Digest
     image: str
     target: str
     healthy: bool
     health: HealthResult | None = None
-    previous: str | None = None
+    previous: Digest | None = None
     rolled_back: bool = False
-    restored: str | None = None
-    record: str | None = None
+    restored: Digest | None = None
+    record: Digest | None = None
+    follow_ups_failed: tuple[FollowUp, ...] = ()
+    """Steps after the deploy was recorded that did not complete (the next write repairs them)."""
     timings: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "environment": self.environment,
-            "digest": self.digest,
-            "image": self.image,
-            "target": self.target,
-            "healthy": self.healthy,
-            "health": self.health.to_json() if self.health else None,
-            "previous": self.previous,
-            "rolled_back": self.rolled_back,
-            "restored": self.restored,
-            "record": self.record,
-            "timings": self.timings,
-        }
 
-
-def open_target(env: Environment, session: Session, environ: Mapping[str, str]) -> Target:
+def open_target(ctx: Context, env: Environment) -> Target:
     deploy = env.deploy
     if deploy is None:
         raise InputError(f"environment {env.name} has no [environments.{env.name}.deploy] table in hoist.toml")
     if deploy.target == "command":
         from hoist.deploy.command_target import CommandTarget
 
-        return CommandTarget(deploy, environment=env.name, environ=environ)
+        return CommandTarget(deploy, environment=env.name, environ=ctx.environ)
     if not isinstance(env.image, RegistryRef):
         raise InputError(f"{env.name}: a container engine pulls from a registry, not from {env.image}")
     from hoist.deploy.docker_target import DockerTarget
 
-    credentials = session.options.credentials.lookup(env.image.registry, env.image.repository)
-    return DockerTarget(deploy, environ=environ, credentials=credentials)
+    credentials = ctx.session.options.credentials.lookup(env.image.registry, env.image.repository)
+    return DockerTarget(deploy, environ=ctx.environ, credentials=credentials)
 
 
 def health_checks(env: Environment, target: Target, deployed: Deployed) -> tuple[list[Check], HealthConfig]:
@@ -96,34 +82,20 @@ def health_checks(env: Environment, target: Target, deployed: Deployed) -> tuple
     return checks, health
 
 
-def _image(env: Environment, digest: str) -> str:
+def image_of(env: Environment, digest: Digest) -> str:
     return f"{env.image.name}@{digest}"
 
 
-def _choose_digest(env: Environment, session: Session, view: View, digest: Digest | None) -> str:
-    """``--digest``; else for an environment promoted from another, its promoted digest; else its tag's."""
+def _choose_digest(ctx: Context, env: Environment, view: View, digest: Digest | None) -> Digest:
+    """``digest``; else for an environment promoted from another, its promoted digest; else its tag's."""
     if digest is not None:
-        return str(digest)
-    promoted = any(e.record.kind in ("promote", "rollback") for e in view.entries)
-    if env.source is not None and promoted and view.current is not None:
+        return digest
+    if env.source is not None and view.has_promotions and view.current is not None:
         return view.current
-    store = session.open(env.image)
-    found = store.head_manifest(env.tag)
+    found = ctx.open(env.image).head_manifest(env.tag)
     if found is None:
         raise InputError(f"{env.name} has nothing to deploy: no promotion recorded and {env.image} does not exist")
-    return str(found.digest)
-
-
-def _last_healthy(view: View, exclude: str) -> Running | None:
-    for entry in view.entries:
-        deploy = entry.record.deploy or {}
-        if (
-            entry.record.kind == "deploy"
-            and deploy.get("result") in ("healthy", "restored")
-            and entry.record.digest != exclude
-        ):
-            return Running(image=str(deploy.get("image") or ""), digest=entry.record.digest)
-    return None
+    return found.digest
 
 
 class Deployment:
@@ -133,24 +105,20 @@ class Deployment:
 
     def __init__(
         self,
-        config: Config,
-        session: Session,
+        ctx: Context,
         name: str,
         *,
         digest: Digest | None = None,
-        no_rollback: bool = False,
-        environ: Mapping[str, str] | None = None,
+        rollback_on_failure: bool = True,
         timer: Timer | None = None,
         target: Target | None = None,
     ) -> None:
-        self.config = config
-        self.session = session
-        self.environ = dict(os.environ) if environ is None else environ
+        self.ctx = ctx
         self.timer = timer or Timer()
-        self.env = config.environment(name)
+        self.env = ctx.environment(name)
         self.digest = digest
-        self.no_rollback = no_rollback
-        self.store = session.open(self.env.image, push=True)
+        self.rollback_on_failure = rollback_on_failure
+        self.store = ctx.open(self.env.image, push=True)
         self.ledger = Ledger(self.store, self.env.name)
         self.target = target
         self.deployed: Deployed | None = None
@@ -162,24 +130,28 @@ class Deployment:
         try:
             if self.target is None:
                 with timer.stage("deploy"):
-                    self.target = open_target(env, self.session, self.environ)
+                    self.target = open_target(self.ctx, env)
             target = self.target
             view = self.ledger.read()
-            chosen = _choose_digest(env, self.session, view, self.digest)
-            image = _image(env, chosen)
+            chosen = _choose_digest(self.ctx, env, view, self.digest)
+            image = image_of(env, chosen)
             running = target.current()
-            previous = running if running is not None and running.digest and running.digest != chosen else None
-            self.previous = previous or _last_healthy(view, chosen)
+            previous = running if running is not None and running.digest and running.digest != str(chosen) else None
+            if previous is None:
+                healthy = view.last_healthy_deploy(exclude=chosen)
+                if healthy is not None and healthy.record.deploy is not None:
+                    previous = Running(image=healthy.record.deploy.image, digest=str(healthy.record.digest))
+            self.previous = previous
             self.result = DeployResult(
                 environment=env.name,
                 digest=chosen,
                 image=image,
                 target=target.describe(),
                 healthy=False,
-                previous=self.previous.digest if self.previous else None,
+                previous=Digest.parse(previous.digest) if previous else None,
             )
             with timer.stage("deploy"):
-                self.deployed = target.deploy(image, chosen, previous=self.previous)
+                self.deployed = target.deploy(image, str(chosen), previous=self.previous)
         except BaseException:
             self.close()
             raise
@@ -192,38 +164,28 @@ class Deployment:
 
     def _finish(self) -> DeployResult:
         timer, env, target, deployed, result = self.timer, self.env, self.target, self.deployed, self.result
-        assert target is not None and deployed is not None and result is not None
+        assert target is not None and deployed is not None and result is not None, "start() first"
         checks, health_config = health_checks(env, target, deployed)
         with timer.stage("health"):
             result.health = wait_healthy(checks, health_config, alive=lambda: target.alive(deployed))
         result.healthy = result.health.healthy
         result.timings = {**timer.stages, **{f"target.{k}": v for k, v in deployed.timings.items()}}
-        outcome = "healthy" if result.healthy else "failed"
+        outcome = DeployOutcome.HEALTHY if result.healthy else DeployOutcome.FAILED
         with timer.stage("record"):
-            result.record = _record(self.ledger, self.store, env, deployed, outcome, result, self.environ)
+            result.record = self._record(deployed, outcome, result)
         if result.healthy:
             return result
         previous = self.previous
-        if self.no_rollback or previous is None:
+        if not self.rollback_on_failure or previous is None:
             serving = (
-                "the new version is still running (--no-rollback)" if self.no_rollback else "nothing earlier to restore"
+                "the new version is still running (no rollback asked)"
+                if not self.rollback_on_failure
+                else "nothing earlier to restore"
             )
             raise DeployFailed(
                 f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; {serving}"
             )
-        _roll_back(
-            self.config,
-            self.session,
-            env,
-            target,
-            self.ledger,
-            self.store,
-            deployed,
-            previous,
-            result,
-            self.environ,
-            timer,
-        )
+        self._roll_back(target, deployed, previous, result)
         raise DeployFailed(
             f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; rolled back: "
             f"{previous.digest} is serving again and {env.tag} points at it"
@@ -233,114 +195,76 @@ class Deployment:
         if self.target is not None:
             self.target.close()
 
-
-def deploy(
-    config: Config,
-    session: Session,
-    name: str,
-    *,
-    digest: Digest | None = None,
-    no_rollback: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> DeployResult:
-    """Deploy ENV's digest, wait for health, record it, roll back on failure (see :class:`Deployment`)."""
-    deployment = Deployment(config, session, name, digest=digest, no_rollback=no_rollback, environ=environ)
-    deployment.start()
-    return deployment.finish()
-
-
-def _roll_back(
-    config: Config,
-    session: Session,
-    env: Environment,
-    target: Target,
-    ledger: Ledger,
-    store: Any,
-    failed: Deployed,
-    previous: Running,
-    result: DeployResult,
-    environ: Mapping[str, str],
-    timer: Timer,
-) -> None:
-    image = previous.image or _image(env, previous.digest)
-    with timer.stage("restore"):
-        restored = target.restore(Running(image, previous.digest, previous.handle), failed=failed)
-        checks, health_config = health_checks(env, target, restored)
-        health = wait_healthy(checks, health_config, alive=lambda: target.alive(restored))
-    result.timings = {**result.timings, **timer.stages}
-    why = result.health.detail if result.health else "not healthy"
-    if not health.healthy:
-        raise DeployFailed(
-            f"deploy of {result.digest} to {env.name} failed ({why}) and "
-            f"the previous version {previous.digest} did not become healthy either: {health.detail}"
-        )
-    view = ledger.read()
-    if view.current is not None and view.current != previous.digest:
-        try:
-            rollback(
-                config,
-                session,
-                env.name,
-                to=previous.digest,
-                automatic=True,
-                environ=environ,
-                reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
-                details={"failed_digest": result.digest},
+    def _roll_back(self, target: Target, failed: Deployed, previous: Running, result: DeployResult) -> None:
+        env, timer = self.env, self.timer
+        image = previous.image or image_of(env, Digest.parse(previous.digest))
+        with timer.stage("restore"):
+            restored = target.restore(Running(image, previous.digest, previous.handle), failed=failed)
+            checks, health_config = health_checks(env, target, restored)
+            health = wait_healthy(checks, health_config, alive=lambda: target.alive(restored))
+        result.timings = {**result.timings, **timer.stages}
+        why = result.health.detail if result.health else "not healthy"
+        if not health.healthy:
+            raise DeployFailed(
+                f"deploy of {result.digest} to {env.name} failed ({why}) and "
+                f"the previous version {previous.digest} did not become healthy either: {health.detail}"
             )
-        except HoistError as exc:
-            raise OperationError(f"restored {previous.digest}, but moving {env.tag} back failed: {exc}") from exc
-    result.rolled_back = True
-    result.restored = previous.digest
-    stand_in = DeployResult(
-        environment=env.name,
-        digest=previous.digest,
-        image=image,
-        target=result.target,
-        healthy=True,
-        health=health,
-        previous=result.digest,
-        timings=dict(timer.stages),
-    )
-    _record(ledger, store, env, restored, "restored", stand_in, environ)
-
-
-def _record(
-    ledger: Ledger,
-    store: Any,
-    env: Environment,
-    deployed: Deployed,
-    outcome: str,
-    result: DeployResult,
-    environ: Mapping[str, str],
-) -> str:
-    def build(view: View) -> Record:
-        media_type, size = subject_of(store, view, deployed.digest)
-        head = view.head
-        return Record(
-            seq=view.next_seq,
+        previous_digest = Digest.parse(previous.digest)
+        view = self.ledger.read()
+        if view.current is not None and view.current != previous_digest:
+            try:
+                rollback(
+                    self.ctx,
+                    env.name,
+                    to=previous_digest,
+                    automatic=True,
+                    reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
+                    details={"failed_digest": str(result.digest)},
+                )
+            except HoistError as exc:
+                raise OperationError(f"restored {previous.digest}, but moving {env.tag} back failed: {exc}") from exc
+        result.rolled_back = True
+        result.restored = previous_digest
+        stand_in = DeployResult(
             environment=env.name,
-            kind="deploy",
-            digest=deployed.digest,
-            media_type=media_type,
-            size=size,
-            current=view.current or deployed.digest,
-            current_seq=head.record.current_seq if head else view.next_seq,
-            previous_digest=result.previous,
-            previous_record=str(head.manifest) if head else None,
-            actor=actor(environ),
-            time=timestamp(),
-            git=git_info(environ),
-            ci=ci_info(environ),
-            timings=dict(result.timings),
-            deploy={
-                "result": outcome,
-                "target": result.target,
-                "image": deployed.image,
-                "health": result.health.to_json() if result.health else None,
-                **deployed.details,
-            },
+            digest=previous_digest,
+            image=image,
+            target=result.target,
+            healthy=True,
+            health=health,
+            previous=result.digest,
+            timings=dict(timer.stages),
         )
+        self._record(restored, DeployOutcome.RESTORED, stand_in)
 
-    appended = ledger.append(build)
-    ledger.index(appended)
-    return str(appended.entry.manifest)
+    def _record(self, deployed: Deployed, outcome: DeployOutcome, result: DeployResult) -> Digest:
+        env, store = self.env, self.store
+        digest = Digest.parse(deployed.digest)
+
+        def build(view: View) -> Record:
+            return new_record(
+                view,
+                kind=Kind.DEPLOY,
+                environment=env.name,
+                subject=subject_of(store, view, digest),
+                provenance=self.ctx.provenance(),
+                previous_digest=result.previous,
+                timings=dict(result.timings),
+                deploy=DeployInfo(
+                    result=outcome,
+                    target=result.target,
+                    image=deployed.image,
+                    health=result.health.to_json() if result.health else None,
+                    details=dict(deployed.details),
+                ),
+            )
+
+        pending = self.ledger.write(build)
+        with contextlib.suppress(HoistError):  # the previous run's debt; the next write tries again
+            self.ledger.repair(pending.view, indexed=pending.indexed)
+        appended = self.ledger.confirm(pending)
+        try:
+            self.ledger.index(appended.entry.record, appended.manifest, indexed=appended.indexed)
+        except HoistError as exc:  # listed by the next write's repair
+            result.follow_ups_failed = (*result.follow_ups_failed, FollowUp("referrers", str(exc)))
+        return appended.entry.manifest

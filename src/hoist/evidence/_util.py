@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hoist import clock
 from hoist.errors import InputError
 
 _STD_B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
@@ -105,9 +106,6 @@ def parse_time(value: object, *, what: str) -> datetime:
     """An RFC 3339 timestamp (any fraction length) as an aware UTC datetime."""
     text = as_str(value, what=what)
     try:
-        when = datetime.fromisoformat(text)
+        return clock.parse_time(text)
     except ValueError:
         raise InputError(f"{what} {text!r} is not an RFC 3339 timestamp") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)

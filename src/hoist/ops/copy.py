@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hoist.digest import Digest
 from hoist.errors import InputError, TagRaced
@@ -16,6 +16,9 @@ from hoist.ops.plan import BlobAction, BlobStep, CopyPlan, Mode, plan_copy
 from hoist.ops.resolve import Node, resolve, select_platform
 from hoist.ref import Reference, check_tag
 from hoist.store.base import Mountable, Store, StoreBlobSource
+
+if TYPE_CHECKING:
+    from hoist.ops.carry import Carried
 
 
 class CopyObserver:
@@ -42,13 +45,13 @@ class CopyOptions:
     jobs: int = 8
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CopyResult:
-    source: str
+    source: Reference
     digest: Digest
     media_type: str
-    destination: str
-    tags: list[str]
+    destination: Reference
+    tags: tuple[str, ...]
     mode: Mode
     dry_run: bool
     blobs_mounted: int = 0
@@ -58,33 +61,18 @@ class CopyResult:
     manifests_written: int = 0
     seconds: float = 0.0
     plan: CopyPlan | None = field(default=None, repr=False)
+    evidence: Carried | None = None
+    """The digest's signatures, attestations and SBOMs carried along (None when not asked)."""
+    requests: int = 0
+    """Registry requests the call made (token requests included)."""
+    auth_requests: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        destination = self.destination.split("@")[0]
-        return {
-            "source": self.source,
-            "digest": str(self.digest),
-            "media_type": self.media_type,
-            "destination": self.destination,
-            "destinations": [f"{_strip_tag(destination)}:{t}" for t in self.tags] or [self.destination],
-            "tags": self.tags,
-            "mode": str(self.mode),
-            "dry_run": self.dry_run,
-            "blobs": {
-                "mounted": self.blobs_mounted,
-                "streamed": self.blobs_streamed,
-                "skipped": self.blobs_skipped,
-            },
-            "bytes_moved": self.bytes_moved,
-            "manifests_written": self.manifests_written,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def _strip_tag(name: str) -> str:
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[:colon] if colon > slash and not name.startswith("oci:") else name
+    @property
+    def destinations(self) -> tuple[Reference, ...]:
+        """Every reference the image now answers to at the destination (by tag, else by digest)."""
+        if not self.tags:
+            return (self.destination,)
+        return tuple(self.destination.with_tag(tag) for tag in self.tags)
 
 
 def destination_tags(destination: Reference, extra: Iterable[str]) -> tuple[str, ...]:
@@ -135,11 +123,11 @@ def copy_image(
         top = plan.top
         observer.planned(plan)
         result = CopyResult(
-            source=str(source_ref),
+            source=source_ref,
             digest=top.digest,
             media_type=top.manifest.media_type,
-            destination=str(destination_ref),
-            tags=list(tags),
+            destination=destination_ref,
+            tags=tuple(tags),
             mode=plan.mode,
             dry_run=options.dry_run,
             plan=plan,

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from hoist.digest import Digest
 from hoist.manifest import IMAGE_CONFIG_TYPES, Descriptor
 from hoist.ops.resolve import Node, load_graph, resolve
 from hoist.ref import Reference
@@ -15,9 +16,9 @@ from hoist.store.base import Store
 _MAX_CONFIG = 8 * 1024 * 1024
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ImageSummary:
-    digest: str
+    digest: Digest
     media_type: str
     size: int
     platform: str | None = None
@@ -25,19 +26,16 @@ class ImageSummary:
     config: dict[str, Any] | None = None
     layers: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
-
-@dataclass
+@dataclass(kw_only=True)
 class Inspection:
-    reference: str
-    digest: str
+    reference: Reference
+    digest: Digest
     media_type: str
     manifest_size: int
     total_size: int
     artifact_type: str | None
-    subject: str | None
+    subject: Digest | None
     annotations: dict[str, str]
     images: list[ImageSummary]
 
@@ -45,19 +43,9 @@ class Inspection:
     def is_index(self) -> bool:
         return len(self.images) != 1 or self.images[0].digest != self.digest
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "digest": self.digest,
-            "media_type": self.media_type,
-            "manifest_size": self.manifest_size,
-            "total_size": self.total_size,
-            "artifact_type": self.artifact_type,
-            "subject": self.subject,
-            "annotations": self.annotations,
-            "platforms": [i.platform for i in self.images if i.platform],
-            "images": [i.to_json() for i in self.images],
-        }
+    @property
+    def platforms(self) -> list[str]:
+        return [i.platform for i in self.images if i.platform]
 
 
 def inspect_image(store: Store, ref: Reference, *, jobs: int = 8) -> Inspection:
@@ -68,13 +56,13 @@ def inspect_image(store: Store, ref: Reference, *, jobs: int = 8) -> Inspection:
         platforms = {child.digest: child.platform for node in top.walk() for child in node.parsed.children}
         summaries = list(pool.map(lambda n: _summary(store, n, platforms.get(n.digest)), image_nodes))
     return Inspection(
-        reference=str(ref),
-        digest=str(manifest.digest),
+        reference=ref,
+        digest=manifest.digest,
         media_type=manifest.media_type,
         manifest_size=len(manifest.raw),
         total_size=top.total_size,
         artifact_type=top.parsed.artifact_type,
-        subject=str(top.parsed.subject.digest) if top.parsed.subject else None,
+        subject=top.parsed.subject.digest if top.parsed.subject else None,
         annotations=top.parsed.annotations,
         images=summaries,
     )
@@ -85,7 +73,7 @@ def _summary(store: Store, node: Node, platform: object) -> ImageSummary:
     assert parsed.config is not None
     layers = [{"digest": str(d.digest), "size": d.size, "media_type": d.media_type} for d in parsed.layers]
     summary = ImageSummary(
-        digest=str(node.digest),
+        digest=node.digest,
         media_type=node.manifest.media_type,
         size=len(node.manifest.raw) + sum(b.size for b in parsed.blobs),
         platform=str(platform) if platform is not None else None,

@@ -8,6 +8,8 @@ manifest's subject itself (no ``OCI-Subject`` answer).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import NotFound
@@ -27,18 +29,34 @@ def list_referrers(store: Store, subject: Digest, artifact_type: str | None = No
     return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
 
 
+Retain = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
 def attach_referrer(store: Store, subject: Digest, descriptor: Descriptor) -> None:
     """Add ``descriptor`` to the fallback index of ``subject`` (a no-op when already listed)."""
+    update_fallback_index(store, subject, descriptor)
+
+
+def update_fallback_index(
+    store: Store, subject: Digest, descriptor: Descriptor, *, retain: Retain | None = None
+) -> None:
+    """Add ``descriptor`` to the fallback index of ``subject``; ``retain`` may first drop or rewrite the
+    entries already listed (it sees them as JSON objects, and must leave other tools' entries alone).
+
+    Nothing is written when the index would not change.
+    """
     tag = subject.fallback_tag
     try:
         current = store.get_manifest(tag)
         doc = json.loads(current.raw)
     except NotFound:
         doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
-    entries = [e for e in doc.get("manifests", []) if isinstance(e, dict)]
-    if any(e.get("digest") == str(descriptor.digest) for e in entries):
+    before = [e for e in doc.get("manifests", []) if isinstance(e, dict)]
+    entries = retain(list(before)) if retain is not None else list(before)
+    if not any(e.get("digest") == str(descriptor.digest) for e in entries):
+        entries.append(descriptor.to_json())
+    if entries == before:
         return
-    entries.append(descriptor.to_json())
     doc["manifests"] = entries
     raw = json.dumps(doc, separators=(",", ":")).encode()
     store.put_manifest(Manifest(raw, OCI_INDEX, Digest.of(raw)), tag=tag)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from hoist.digest import Hasher
+from hoist.digest import Digest, Hasher
 from hoist.errors import HoistError
 from hoist.manifest import Descriptor
 from hoist.ops.resolve import load_graph, resolve
@@ -20,14 +19,11 @@ class Check:
     ok: bool
     detail: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail}
 
-
-@dataclass
+@dataclass(kw_only=True)
 class Verification:
-    reference: str
-    digest: str
+    reference: Reference
+    digest: Digest
     deep: bool
     checks: list[Check] = field(default_factory=list)
     blobs: int = 0
@@ -41,18 +37,6 @@ class Verification:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "digest": self.digest,
-            "ok": self.ok,
-            "deep": self.deep,
-            "manifests": self.manifests,
-            "blobs": self.blobs,
-            "bytes_hashed": self.bytes_hashed,
-            "checks": [c.to_json() for c in self.checks],
-        }
-
 
 def verify_image(
     store: Store,
@@ -64,7 +48,7 @@ def verify_image(
 ) -> Verification:
     """Check ``ref``: manifest digests, every blob present with its size; ``deep`` re-hashes every byte."""
     manifest = resolve(store, ref)
-    result = Verification(reference=str(ref), digest=str(manifest.digest), deep=deep)
+    result = Verification(reference=ref, digest=manifest.digest, deep=deep)
     if ref.digest is None:
         result.checks.append(Check("resolve", True, f"{ref.tag} -> {manifest.digest}"))
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hoist-verify") as pool:

@@ -10,7 +10,7 @@ from hoist.digest import Digest
 from hoist.errors import HoistError, IntegrityError, NotFound
 from hoist.promotion.config import Environment
 from hoist.promotion.ledger import Ledger
-from hoist.promotion.record import Entry
+from hoist.promotion.record import Entry, Kind
 from hoist.store.base import Store
 
 
@@ -117,22 +117,22 @@ def _check_copies(seen: list[Entry], copies: dict[Digest, list[tuple[int, str]]]
 
 
 def _check_digests(store: Store, env: Environment, entries: list[Entry], result: Audit, jobs: int) -> None:
-    pruned: set[str] = set()
+    pruned: set[Digest] = set()
     for entry in entries:
-        if entry.record.kind == "prune":
-            pruned.update(entry.record.details.get("digests", []))
+        if entry.record.kind is Kind.PRUNE:
+            pruned.update(Digest.parse(str(d)) for d in entry.record.details.get("digests", []))
     digests = sorted({e.record.digest for e in entries})
     result.digests_checked = len(digests)
 
-    def exists(digest: str) -> bool:
+    def exists(digest: Digest) -> bool:
         try:
-            return store.head_manifest(Digest.parse(digest)) is not None
+            return store.head_manifest(digest) is not None
         except HoistError:
             return False
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hoist-audit") as pool:
         present = dict(zip(digests, pool.map(exists, digests), strict=True))
-        history = [(e, e.record.history_tag) for e in entries if e.record.kind == "promote" and e.record.history_tag]
+        history = [(e, e.record.history_tag) for e in entries if e.record.kind is Kind.PROMOTE and e.record.history_tag]
         tags = list(pool.map(lambda item: store.head_manifest(item[1]), history))
     for digest, ok in present.items():
         if ok:
@@ -143,11 +143,11 @@ def _check_digests(store: Store, env: Environment, entries: list[Entry], result:
         else:
             result.error(None, f"{digest} recorded in seq {seqs} no longer exists in {store.location}")
     for (entry, name), found in zip(history, tags, strict=True):
-        if found is not None and str(found.digest) != entry.record.digest:
+        if found is not None and found.digest != entry.record.digest:
             result.error(entry.record.seq, f"history tag {name} points at {found.digest}, not {entry.record.digest}")
     current = entries[0].record.current
     at_tag = store.head_manifest(env.tag)
-    promoted = any(e.record.kind in ("promote", "rollback") for e in entries)
-    if promoted and (at_tag is None or str(at_tag.digest) != current):
+    promoted = any(e.record.kind.moves_tags for e in entries)
+    if promoted and (at_tag is None or at_tag.digest != current):
         where = at_tag.digest if at_tag else "nothing"
         result.warn(entries[0].record.seq, f"drift: {env.tag} points at {where}, the ledger says {current}")

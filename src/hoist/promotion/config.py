@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from hoist.errors import ConfigError, HoistError
+from hoist.errors import ConfigError, HoistError, Remedy
 from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
 from hoist.ref import Reference, parse_reference
@@ -116,7 +118,10 @@ def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
         return explicit
     candidate = (cwd or Path.cwd()) / CONFIG_NAME
     if not candidate.is_file():
-        raise ConfigError(f"no {CONFIG_NAME} in {candidate.parent}: create one with 'hoist init' or pass --config PATH")
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {candidate.parent}: create one with 'hoist init'",
+            remedy=Remedy.CONFIG,
+        )
     return candidate
 
 
@@ -127,7 +132,13 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    top = Table(path, "", data)
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    """A configuration from the parsed TOML document ``data``; relative paths in it are relative to
+    ``path``'s directory, and errors name ``path``."""
+    top = Table(path, "", dict(data))
     top.check_keys(["environments", "settings"])
     base = path.parent
     settings = top.table("settings")

@@ -12,40 +12,24 @@ configured) counts as absent. The newest valid piece decides.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from hoist.digest import Digest
-from hoist.errors import GateRefused, InputError
 from hoist.evidence.collect import Checked, check, collect
 from hoist.evidence.intoto import Outcome, TestResult, VulnScan
-from hoist.evidence.keys import PublicKey, load_public_key
+from hoist.evidence.keys import PublicKey
 from hoist.evidence.reports import Severity
-from hoist.manifest import Manifest
-from hoist.promotion.config import Config, Environment
+from hoist.manifest import LEDGER_RECORD_TYPE
+from hoist.ops.referrers import list_referrers
+from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_KIND, ANNOTATION_SEQ
+from hoist.promotion.config import Environment
+from hoist.promotion.context import Context
 from hoist.promotion.ledger import Ledger
-from hoist.store.session import Session
+from hoist.promotion.record import Entry, GateResult, Kind
 
-DEPLOY_SCAN = 500
-
-
-@dataclass
-class GateResult:
-    gate: str
-    passed: bool
-    detail: str
-    environment: str
-    evidence: list[str] = field(default_factory=list)
-    overridden: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _keys(paths: Sequence[Any]) -> list[PublicKey]:
-    return [load_public_key(path) for path in paths]
+__all__ = ["GateResult", "Gates"]
 
 
 def _age(seconds: float) -> str:
@@ -58,13 +42,18 @@ def _absent(checked: list[Checked], what: str) -> str:
     return f"no valid {what}" + (f" ({'; '.join(reasons)})" if reasons else "")
 
 
+@dataclass(frozen=True)
+class _Decisive:
+    checked: Checked
+
+
 class Gates:
-    def __init__(self, config: Config, session: Session, source: Environment, target: Environment, *, now: datetime):
-        self.config = config
-        self.session = session
+    """The gates TO requires, evaluated on one digest coming from ``source``."""
+
+    def __init__(self, ctx: Context, source: Environment, target: Environment) -> None:
+        self.ctx = ctx
         self.source = source
         self.target = target
-        self.now = now
 
     def evaluate(self, digest: Digest) -> list[GateResult]:
         checks: dict[str, Callable[[Digest], GateResult]] = {
@@ -76,143 +65,135 @@ class Gates:
         return [checks[name](digest) for name in self.target.gates.require]
 
     def _env(self, name: str | None) -> Environment:
-        return self.config.environment(name or self.source.name)
+        return self.ctx.environment(name or self.source.name)
 
     def deployed(self, digest: Digest) -> GateResult:
         env = self._env(self.target.gates.deployed_environment)
-        entries = Ledger(self.session.open(env.image), env.name).history(DEPLOY_SCAN)
-        deploys = [e for e in entries if e.record.kind == "deploy" and e.record.digest == str(digest)]
-        healthy = [e for e in deploys if (e.record.deploy or {}).get("result") in ("healthy", "restored")]
+        store = self.ctx.open(env.image)
+        ledger = Ledger(store, env.name)
+        deploys = ledger.read().deploys_of(digest)
+        if not any(e.record.healthy_deploy for e in deploys):  # older than the head keeps: the referrers
+            seen = {e.manifest for e in deploys}
+            deploys += [e for e in _deploys_listed(ledger, digest) if e.manifest not in seen]
+        healthy = [e for e in deploys if e.record.healthy_deploy]
         if healthy:
-            record = healthy[0].record
+            newest = max(healthy, key=lambda e: e.record.seq)
+            detail = f"deployed healthy to {env.name} (seq {newest.record.seq})"
             return GateResult(
-                "deployed",
-                True,
-                f"deployed healthy to {env.name} (seq {record.seq})",
-                env.name,
-                [str(healthy[0].manifest)],
+                gate="deployed", passed=True, detail=detail, environment=env.name, evidence=(str(newest.manifest),)
             )
         if deploys:
-            return GateResult(
-                "deployed",
-                False,
-                f"deployed to {env.name} but failed health checks (seq {deploys[0].record.seq})",
-                env.name,
-            )
-        return GateResult("deployed", False, f"never deployed to {env.name}", env.name)
+            newest = max(deploys, key=lambda e: e.record.seq)
+            detail = f"deployed to {env.name} but failed health checks (seq {newest.record.seq})"
+            return GateResult(gate="deployed", passed=False, detail=detail, environment=env.name)
+        return GateResult(gate="deployed", passed=False, detail=f"never deployed to {env.name}", environment=env.name)
 
     def _attested(self, env: Environment, digest: Digest, keys: list[PublicKey], kind: type) -> list[Checked]:
-        store = self.session.open(env.image)
+        store = self.ctx.open(env.image)
         checked = [check(item, digest, keys, require_signature=bool(keys)) for item in collect(store, digest)]
         return [c for c in checked if c.item.kind == "attestation" and (not c.valid or isinstance(c.evidence, kind))]
-
-    def _newest(self, checked: list[Checked]) -> Checked | None:
-        valid = [c for c in checked if c.valid and c.evidence is not None]
-        epoch = datetime.min.replace(tzinfo=UTC)
-        return max(valid, key=lambda c: c.time or epoch, default=None)
 
     def _too_old(self, newest: Checked, max_age: float | None) -> str | None:
         if max_age is None or newest.time is None:
             return None
-        age = (self.now - newest.time).total_seconds()
+        age = (self.ctx.now() - newest.time).total_seconds()
         return f"too old ({_age(age)}, the limit is {_age(max_age)})" if age > max_age else None
 
     def _decisive(
         self, gate: str, env: Environment, digest: Digest, keys: list[PublicKey], kind: type, max_age: float | None
-    ) -> Checked | GateResult:
+    ) -> _Decisive | GateResult:
         """The newest valid attestation of ``kind`` that is young enough, or the refusal saying why not."""
         checked = self._attested(env, digest, keys, kind)
-        newest = self._newest(checked)
+        valid = [c for c in checked if c.valid and c.evidence is not None]
+        epoch = datetime.min.replace(tzinfo=UTC)
+        newest = max(valid, key=lambda c: c.time or epoch, default=None)
         what = "test evidence" if kind is TestResult else "scan report"
         if newest is None:
-            return GateResult(gate, False, _absent(checked, f"{what} in {env.name}"), env.name)
+            return GateResult(
+                gate=gate, passed=False, detail=_absent(checked, f"{what} in {env.name}"), environment=env.name
+            )
         old = self._too_old(newest, max_age)
         if old is not None:
-            return GateResult(gate, False, f"the newest {what} is {old}", env.name, [newest.item.artifact])
-        return newest
+            return GateResult(
+                gate=gate,
+                passed=False,
+                detail=f"the newest {what} is {old}",
+                environment=env.name,
+                evidence=(newest.item.artifact,),
+            )
+        return _Decisive(newest)
 
     def tests(self, digest: Digest) -> GateResult:
         gates = self.target.gates
         env = self._env(gates.tests_environment)
-        newest = self._decisive("tests", env, digest, _keys(gates.tests_keys), TestResult, gates.tests_max_age)
-        if isinstance(newest, GateResult):
-            return newest
-        assert isinstance(newest.evidence, TestResult)
-        used = [newest.item.artifact]
-        if newest.evidence.result == Outcome.FAILED:
-            failed = ", ".join(newest.evidence.failed_tests[:5])
+        keys = self.ctx.public_keys(gates.tests_keys)
+        found = self._decisive("tests", env, digest, keys, TestResult, gates.tests_max_age)
+        if isinstance(found, GateResult):
+            return found
+        evidence = found.checked.evidence
+        assert isinstance(evidence, TestResult)
+        used = (found.checked.item.artifact,)
+        if evidence.result == Outcome.FAILED:
+            failed = ", ".join(evidence.failed_tests[:5])
             detail = "the newest test run FAILED" + (f": {failed}" if failed else "")
-            return GateResult("tests", False, detail, env.name, used)
-        return GateResult("tests", True, f"the newest test run {newest.evidence.result} in {env.name}", env.name, used)
+            return GateResult(gate="tests", passed=False, detail=detail, environment=env.name, evidence=used)
+        detail = f"the newest test run {evidence.result} in {env.name}"
+        return GateResult(gate="tests", passed=True, detail=detail, environment=env.name, evidence=used)
 
     def signature(self, digest: Digest) -> GateResult:
-        keys = _keys(self.target.gates.signature_keys)
-        store = self.session.open(self.source.image)
+        keys = self.ctx.public_keys(self.target.gates.signature_keys)
+        store = self.ctx.open(self.source.image)
         checked = [
             check(item, digest, keys, require_signature=True)
             for item in collect(store, digest)
             if item.kind in ("signature", "bundle")
         ]
         valid = [c for c in checked if c.valid]
+        env = self.source.name
         if not valid:
             detail = _absent(checked, "signature") if checked else "not signed"
-            return GateResult("signature", False, detail, self.source.name)
-        return GateResult(
-            "signature", True, f"signed by key {valid[0].signed_by}", self.source.name, [c.item.artifact for c in valid]
-        )
+            return GateResult(gate="signature", passed=False, detail=detail, environment=env)
+        used = tuple(c.item.artifact for c in valid)
+        detail = f"signed by key {valid[0].signed_by}"
+        return GateResult(gate="signature", passed=True, detail=detail, environment=env, evidence=used)
 
     def scan(self, digest: Digest) -> GateResult:
         gates = self.target.gates
         env = self._env(gates.scan_environment)
-        newest = self._decisive("scan", env, digest, _keys(gates.scan_keys), VulnScan, gates.scan_max_age)
-        if isinstance(newest, GateResult):
-            return newest
-        assert isinstance(newest.evidence, VulnScan)
-        used = [newest.item.artifact]
+        keys = self.ctx.public_keys(gates.scan_keys)
+        found = self._decisive("scan", env, digest, keys, VulnScan, gates.scan_max_age)
+        if isinstance(found, GateResult):
+            return found
+        evidence = found.checked.evidence
+        assert isinstance(evidence, VulnScan)
+        used = (found.checked.item.artifact,)
         limit = Severity.parse(gates.scan_max_severity) if gates.scan_max_severity != "none" else None
-        counts = newest.evidence.counts
+        counts = evidence.counts
         over = {
             s: counts[s]
             for s in Severity
             if s is not Severity.UNKNOWN and counts[s] and (limit is None or s.rank > limit.rank)
         }
         if over:
-            found = ", ".join(f"{n} {s}" for s, n in over.items())
-            return GateResult(
-                "scan", False, f"{found} above the limit ({gates.scan_max_severity.upper()})", env.name, used
-            )
-        return GateResult(
-            "scan", True, f"nothing above {gates.scan_max_severity.upper()} ({counts.total} findings)", env.name, used
-        )
+            found_text = ", ".join(f"{n} {s}" for s, n in over.items())
+            detail = f"{found_text} above the limit ({gates.scan_max_severity.upper()})"
+            return GateResult(gate="scan", passed=False, detail=detail, environment=env.name, evidence=used)
+        detail = f"nothing above {gates.scan_max_severity.upper()} ({counts.total} findings)"
+        return GateResult(gate="scan", passed=True, detail=detail, environment=env.name, evidence=used)
 
 
-def gate_check(
-    config: Config,
-    session: Session,
-    source: str,
-    target: str,
-    *,
-    force: bool,
-    reason: str | None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Callable[[Manifest], list[dict[str, Any]]]:
-    """The callable promote() runs before copying: evaluate, refuse (exit 3) or record an override."""
-    gates = Gates(config, session, config.environment(source), config.environment(target), now=now())
-
-    def run(manifest: Manifest) -> list[dict[str, Any]]:
-        results = gates.evaluate(manifest.digest)
-        refused = [r for r in results if not r.passed]
-        if refused and not force:
-            listing = "; ".join(f"{r.gate}: {r.detail}" for r in refused)
-            raise GateRefused(
-                f"promotion of {manifest.digest} to {target} refused by {len(refused)} of {len(results)} gate(s): "
-                f"{listing} (override with --force --reason TEXT)",
-                details=[r.to_json() for r in results],
-            )
-        if refused and not reason:
-            raise InputError("--force overrides refused gates only with --reason TEXT, which the ledger keeps")
-        for result in refused:
-            result.overridden = True
-        return [r.to_json() for r in results]
-
-    return run
+def _deploys_listed(ledger: Ledger, digest: Digest) -> list[Entry]:
+    """Deploy records of ``digest`` in ``ledger`` found through the image's referrers (each one read and
+    checked: a listing is only a pointer)."""
+    found: list[Entry] = []
+    for descriptor in list_referrers(ledger.store, digest, LEDGER_RECORD_TYPE):
+        labels = descriptor.annotations
+        if labels.get(ANNOTATION_ENV) != ledger.environment or labels.get(ANNOTATION_KIND) != str(Kind.DEPLOY):
+            continue
+        if not labels.get(ANNOTATION_SEQ, "").isdigit():
+            continue
+        entry, _window = ledger.entry(descriptor.digest)
+        record = entry.record
+        if record.environment == ledger.environment and record.kind is Kind.DEPLOY and record.digest == digest:
+            found.append(entry)
+    return found

@@ -1,17 +1,18 @@
-"""The ledger of one environment, kept in its own repository: read, append (race-safe), walk.
+"""The ledger of one environment, kept in its own repository: read, write then confirm (race-safe), walk.
 
 Layout in the environment's repository:
 
 * tag ``hoist-ledger.<env>`` → the newest record manifest (the *head*); one GET shows the last
-  :data:`WINDOW` records, because each record carries copies of the ones before it;
+  :data:`WINDOW` records and the older records the head keeps pinned (see :mod:`hoist.promotion.artifact`);
 * every record names the manifest digest of the previous one (a hash chain back to the first);
 * every record is also listed under the image digest's referrers (API or ``sha256-<hex>`` fallback tag).
 
-Registries have no compare-and-swap, so appends use write-then-verify with a settle delay (Fischer's
+Registries have no compare-and-swap, so an append is write-then-verify with a settle delay (Fischer's
 mutual exclusion): read the head, write the new head right after, wait three times that read-to-write gap
-(at least 0.25 s), read the head back. A writer that finds its record no longer in the chain writes it
-again on top of the new head, so two promotions racing on one environment both end up in the chain, in
-a consistent order.
+(at least :data:`MIN_SETTLE`), read the head back. :meth:`Ledger.write` does the first half and returns a
+:class:`Pending` append; the caller may do work that does not depend on the race's outcome during the
+settle delay, then :meth:`Ledger.confirm`. A writer that finds its record no longer in the chain writes
+it again on top of the new head, so two writers racing on one environment both end up in the chain.
 """
 
 from __future__ import annotations
@@ -20,60 +21,54 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hoist.digest import Digest
 from hoist.errors import HoistError, IntegrityError, LedgerConflict, NotFound
-from hoist.manifest import OCI_EMPTY, Manifest
-from hoist.ops.referrers import attach_referrer, subject_descriptor
-from hoist.promotion.record import Entry, Record, parse_record_manifest, record_manifest
+from hoist.manifest import LEDGER_RECORD_TYPE, OCI_EMPTY, OCI_EMPTY_BYTES, Descriptor, Manifest
+from hoist.ops.referrers import update_fallback_index
+from hoist.promotion.artifact import (
+    ANNOTATION_ENV,
+    ANNOTATION_SEQ,
+    parse_record_manifest,
+    record_descriptor,
+    record_manifest,
+    slim_descriptor,
+)
+from hoist.promotion.history import History
+from hoist.promotion.record import Entry, Kind, Record
 from hoist.store.base import Store
 
 log = logging.getLogger("hoist.ledger")
 
 WINDOW = 50
 MAX_ATTEMPTS = 6
-_MIN_SETTLE = 0.25
-_MAX_SETTLE = 5.0
-_FRESH = 1.0  # seconds a view may be old when a record is written on top of it
+MIN_SETTLE = 0.25
+MAX_SETTLE = 5.0
+INDEX_KEEP = 8
+"""How many records per environment an image's fallback referrers index lists (the newest)."""
 
 
 def head_tag(environment: str) -> str:
     return f"hoist-ledger.{environment}"
 
 
+def settle_override() -> float | None:
+    """``HOIST_LEDGER_SETTLE``: a fixed settle delay in seconds (tests of races and benchmarks)."""
+    value = os.environ.get("HOIST_LEDGER_SETTLE")
+    return float(value) if value else None
+
+
 @dataclass(frozen=True)
-class View:
-    """The ledger as read at one moment: the head and the records its window holds (newest first)."""
+class View(History):
+    """The ledger as read at one moment: the head, its window (newest first) and its pinned records."""
 
-    entries: list[Entry]
-    read_at: float
-
-    @property
-    def head(self) -> Entry | None:
-        return self.entries[0] if self.entries else None
-
-    @property
-    def next_seq(self) -> int:
-        return self.entries[0].record.seq + 1 if self.entries else 1
-
-    @property
-    def current(self) -> str | None:
-        return self.entries[0].record.current if self.entries else None
+    read_at: float = 0.0
+    head_manifest: Manifest | None = None
+    """The head record's manifest as read (None when the ledger is empty or the view was built)."""
 
 
 BuildRecord = Callable[[View], Record]
-
-
-def subject_of(store: Store, view: View, digest: str) -> tuple[str, int]:
-    """The media type and size of an image the ledger speaks of (from the records, else the store)."""
-    for entry in view.entries:
-        if entry.record.digest == digest:
-            return entry.record.media_type, entry.record.size
-    found = store.head_manifest(Digest.parse(digest))
-    if found is None:
-        raise NotFound(f"{digest} is not in {store.location}")
-    return found.media_type, found.size
 
 
 @dataclass(frozen=True)
@@ -86,44 +81,81 @@ class Appended:
     """The registry listed the record under its subject's referrers itself."""
 
 
+@dataclass
+class Pending:
+    """A record written as the new head, not yet confirmed against racing writers."""
+
+    build: BuildRecord
+    view: View
+    record: Record
+    manifest: Manifest
+    indexed: bool
+    written: float
+    settle: float
+    attempts: int = 1
+    superseded: list[Digest] = field(default_factory=list)
+    """Records this append wrote that lost a race (and were written again on top)."""
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(self.manifest.digest, self.record)
+
+    @property
+    def remaining(self) -> float:
+        """Seconds of the settle delay still to wait."""
+        return max(0.0, self.settle - (time.monotonic() - self.written))
+
+
 class Ledger:
     def __init__(self, store: Store, environment: str, *, settle: float | None = None) -> None:
         self.store = store
         self.environment = environment
         self.tag = head_tag(environment)
-        env_settle = os.environ.get("HOIST_LEDGER_SETTLE")
-        self._settle = settle if settle is not None else (float(env_settle) if env_settle else None)
+        self._settle = settle if settle is not None else settle_override()
 
     # -- reading -------------------------------------------------------------------------------------
 
     def read(self) -> View:
-        """The head and its window: one manifest GET (none when the ledger is empty)."""
+        """The head, its window and its pinned records: one manifest GET (none when the ledger is empty)."""
         started = time.monotonic()
         try:
             manifest = self.store.get_manifest(self.tag)
         except NotFound:
-            return View([], started)
-        record, window = parse_record_manifest(manifest)
+            return View((), (), started)
+        record, window, pinned = parse_record_manifest(manifest)
         if record.environment != self.environment:
             raise IntegrityError(f"{self.tag} in {self.store.location} holds a record of {record.environment!r}")
-        return View([Entry(manifest.digest, record), *window], started)
+        return View((Entry(manifest.digest, record), *window), tuple(pinned), started, manifest)
 
     def entry(self, digest: Digest) -> tuple[Entry, list[Entry]]:
+        """The record held by manifest ``digest``, and its window."""
         manifest = self.store.get_manifest(digest)
-        record, window = parse_record_manifest(manifest)
+        record, window, _pinned = parse_record_manifest(manifest)
         return Entry(digest, record), window
 
     def history(self, limit: int | None = None, view: View | None = None) -> list[Entry]:
-        """Newest first; walks older windows only when ``limit`` reaches past the head's window."""
+        """Newest first; reads older windows only when ``limit`` reaches past what is in hand."""
         view = view or self.read()
         entries = list(view.entries)
         while entries and (limit is None or len(entries) < limit):
             oldest = entries[-1].record
             if oldest.previous_record is None:
                 break
-            entry, window = self.entry(Digest.parse(oldest.previous_record))
+            entry, window = self.entry(oldest.previous_record)
             entries += [entry, *window]
         return entries[:limit] if limit is not None else entries
+
+    def pages(self, view: View | None = None) -> Iterator[list[Entry]]:
+        """The history in pages, newest first: the head's window, then each older window in turn."""
+        view = view or self.read()
+        page = list(view.entries)
+        while page:
+            yield page
+            oldest = page[-1].record
+            if oldest.previous_record is None:
+                return
+            entry, window = self.entry(oldest.previous_record)
+            page = [entry, *window]
 
     def walk(self) -> Iterator[tuple[Entry, list[Entry]]]:
         """Every record from the head back to the first, each fetched and checked (for audits)."""
@@ -131,62 +163,66 @@ class Ledger:
             manifest = self.store.get_manifest(self.tag)
         except NotFound:
             return
-        record, window = parse_record_manifest(manifest)
+        record, window, _pinned = parse_record_manifest(manifest)
         yield Entry(manifest.digest, record), window
         while record.previous_record is not None:
-            entry, window = self.entry(Digest.parse(record.previous_record))
+            entry, window = self.entry(record.previous_record)
             record = entry.record
             yield entry, window
 
     # -- appending -----------------------------------------------------------------------------------
 
-    def append(
-        self, build: BuildRecord, *, view: View | None = None, between: Callable[[], None] | None = None
-    ) -> Appended:
-        """Append the record ``build`` makes from the current view; returns it and the head after.
+    def write(self, build: BuildRecord, *, view: View | None = None) -> Pending:
+        """Write the record ``build`` makes from the current view as the new head (not yet confirmed).
 
-        ``between`` runs once, after the record is written and before it is confirmed (the promotion's
-        tag moves go there, so the settle delay overlaps useful work). ``build`` may be called again with
-        a newer view when another writer got in first.
+        A view older than a third of the minimum settle delay is read again first: the delay grows with
+        the time between reading the head and writing over it.
         """
-        if view is None or time.monotonic() - view.read_at > _FRESH:
+        floor = self._settle if self._settle is not None else MIN_SETTLE
+        if view is None or 3 * (time.monotonic() - view.read_at) > max(floor, 0.01):
             view = self.read()  # the check-before-write: a stale view could overwrite a newer record
         if view.head is None:
-            self.store.push_bytes(b"{}", OCI_EMPTY)  # every record references the empty blob
+            self.store.push_bytes(OCI_EMPTY_BYTES, OCI_EMPTY)  # every record references the empty blob
             view = self.read()
-        for _attempt in range(MAX_ATTEMPTS):
-            record = build(view)
-            manifest = record_manifest(record, view.entries[: WINDOW - 1])
-            indexed = self.store.put_manifest(manifest, tag=self.tag)
-            written = time.monotonic()
-            gap = written - view.read_at
-            settle = self._settle if self._settle is not None else min(max(3 * gap, _MIN_SETTLE), _MAX_SETTLE)
-            if between is not None:
-                between()
-                between = None
-            remaining = settle - (time.monotonic() - written)
-            if remaining > 0:
-                time.sleep(remaining)
+        return self._put(build, view)
+
+    def _put(self, build: BuildRecord, view: View, attempts: int = 1) -> Pending:
+        record = build(view)
+        manifest = record_manifest(record, view.entries[: WINDOW - 1], view.pins_for(record, WINDOW - 1))
+        indexed = self.store.put_manifest(manifest, tag=self.tag)
+        written = time.monotonic()
+        gap = written - view.read_at
+        settle = self._settle if self._settle is not None else min(max(3 * gap, MIN_SETTLE), MAX_SETTLE)
+        return Pending(build, view, record, manifest, indexed, written, settle, attempts)
+
+    def confirm(self, pending: Pending) -> Appended:
+        """Wait out the settle delay, then make sure the record is in the chain (writing it again on top of
+        a racing writer's record when it is not)."""
+        while True:
+            time.sleep(pending.remaining)
             found = self.store.head_manifest(self.tag)
-            entry = Entry(manifest.digest, record)
-            if found is not None and found.digest == manifest.digest:
-                return Appended(entry, View([entry, *view.entries], written), manifest, indexed)
+            if found is not None and found.digest == pending.manifest.digest:
+                entries = (pending.entry, *pending.view.entries)
+                view = View(entries, pending.view.pinned, pending.written, pending.manifest)
+                return Appended(pending.entry, view, pending.manifest, pending.indexed)
             after = self.read()
-            log.debug("ledger %s: record seq %d met a concurrent writer", self.tag, record.seq)
-            if any(e.manifest == manifest.digest for e in after.entries):
-                return Appended(entry, after, manifest, indexed)  # a later writer chained onto ours
-            log.debug(
-                "ledger %s: record seq %d lost the race; writing it on top of seq %d",
-                self.tag,
-                record.seq,
-                after.next_seq - 1,
-            )
-            self._discard(manifest.digest)
-            view = after
-        raise LedgerConflict(
-            f"the ledger of {self.environment} in {self.store.location} kept changing under hoist "
-            f"({MAX_ATTEMPTS} attempts): another process is writing to it; try again"
-        )
+            log.debug("ledger %s: record seq %d met a concurrent writer", self.tag, pending.record.seq)
+            if any(e.manifest == pending.manifest.digest for e in after.entries):
+                return Appended(pending.entry, after, pending.manifest, pending.indexed)  # chained onto ours
+            if pending.attempts >= MAX_ATTEMPTS:
+                raise LedgerConflict(
+                    f"the ledger of {self.environment} in {self.store.location} kept changing "
+                    f"({MAX_ATTEMPTS} attempts): another process is writing to it; try again"
+                )
+            log.debug("ledger %s: record seq %d lost the race; writing it again", self.tag, pending.record.seq)
+            self._discard(pending.manifest.digest)
+            lost = [*pending.superseded, pending.manifest.digest]
+            pending = self._put(pending.build, after, pending.attempts + 1)
+            pending.superseded = lost
+
+    def append(self, build: BuildRecord, *, view: View | None = None) -> Appended:
+        """Write and confirm in one step (for records whose writer has nothing to do meanwhile)."""
+        return self.confirm(self.write(build, view=view))
 
     def _discard(self, digest: Digest) -> None:
         """Remove a record that lost a race (it is in no chain); harmless if the registry refuses."""
@@ -195,9 +231,60 @@ class Ledger:
         except HoistError:
             return  # best effort: an orphan record is only clutter
 
-    def index(self, appended: Appended) -> None:
-        """List the record under its image's referrers, unless the registry did so itself."""
-        if not appended.indexed:
-            attach_referrer(
-                self.store, Digest.parse(appended.entry.record.digest), subject_descriptor(appended.manifest)
-            )
+    # -- the referrers listing and repairs -----------------------------------------------------------
+
+    def repair(self, view: View, *, indexed: bool) -> None:
+        """Finish what the run that wrote ``view``'s head may have left undone (it reports such a step as
+        failed): the head's history tag, and its listing under its image's referrers."""
+        head = view.head
+        if head is None:
+            return
+        record = head.record
+        if record.kind is Kind.PROMOTE and record.history_tag:
+            found = self.store.head_manifest(record.history_tag)
+            if found is None or found.digest != record.digest:
+                self.store.put_manifest(self.store.get_manifest(record.digest), tag=record.history_tag)
+        if view.head_manifest is not None:
+            self.index(record, view.head_manifest, indexed=indexed)
+
+    def index(self, record: Record, manifest: Manifest, *, indexed: bool) -> None:
+        """List the record under its image's referrers, unless the registry did so itself.
+
+        The fallback index stays small however many records point at one image: hoist's own entries are
+        listed slim, and only the newest :data:`INDEX_KEEP` per environment stay (older records remain
+        reachable through the chain). Other tools' entries are never touched.
+        """
+        if indexed:
+            return
+        update_fallback_index(self.store, record.digest, record_descriptor(manifest, record), retain=_retain)
+
+
+def _retain(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Keep every entry of other tools; slim hoist's and keep the newest per environment."""
+    ours: dict[str, list[tuple[int, int]]] = {}
+    for position, entry in enumerate(entries):
+        if entry.get("artifactType") != LEDGER_RECORD_TYPE:
+            continue
+        annotations = entry.get("annotations")
+        labels = annotations if isinstance(annotations, dict) else {}
+        seq_text = str(labels.get(ANNOTATION_SEQ, ""))
+        seq = int(seq_text) if seq_text.isdigit() else -1
+        ours.setdefault(str(labels.get(ANNOTATION_ENV, "")), []).append((seq, position))
+    dropped = {p for listed in ours.values() for _seq, p in sorted(listed, reverse=True)[INDEX_KEEP:]}
+    kept: list[dict[str, object]] = []
+    for position, entry in enumerate(entries):
+        if position in dropped:
+            continue
+        kept.append(slim_descriptor(dict(entry)) if entry.get("artifactType") == LEDGER_RECORD_TYPE else entry)
+    return kept
+
+
+def subject_of(store: Store, view: History, digest: Digest) -> Descriptor:
+    """The descriptor of an image the ledger speaks of (from the records, else the store)."""
+    for entry in view.known:
+        if entry.record.digest == digest:
+            return Descriptor(entry.record.media_type, digest, entry.record.size)
+    found = store.head_manifest(digest)
+    if found is None:
+        raise NotFound(f"{digest} is not in {store.location}")
+    return found

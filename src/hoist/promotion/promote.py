@@ -1,331 +1,294 @@
 """Promote: the digest one environment has, copied by digest to the next, tagged, verified and recorded.
 
-Order (each step only after the one before succeeded):
-resolve FROM once → check the tag templates → gates → copy by digest (no tags yet) → read TO's ledger
-→ write the record → move TO's tag and extra tags → confirm the record survived any race → read the
-tags back, settling them with a racing promotion → the immutable history tag → list the record under
-the image's referrers.
+A :class:`Promotion` runs in four explicit steps, each only after the one before succeeded:
+
+1. :meth:`~Promotion.plan` — resolve FROM's tag to a digest once, render the tag templates, evaluate TO's
+   gates (a refusal raises :class:`~hoist.errors.GateRefused` and nothing has changed), load the signing
+   key, and see whether TO has the digest already;
+2. :meth:`~Promotion.copy` — the image by digest into TO's repository (no tags), its evidence along with
+   it, and signed there when TO's ``sign_with`` says so;
+3. :meth:`~Promotion.record` — the ledger record as TO's new head, and TO's tags moved while it settles
+   (with the history tag and the referrers listing);
+4. :meth:`~Promotion.confirm` — the record confirmed against racing writers, the tags read back.
+
+``release`` does its own work (verify, start the deploy) between ``record`` and ``confirm``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from hoist.digest import Digest
-from hoist.errors import InputError, NotFound
+from hoist.errors import InputError, NotFound, Remedy
 from hoist.evidence.keys import PrivateKey
-from hoist.evidence.sign import sign_image
 from hoist.manifest import Manifest
-from hoist.ops.carry import carry_evidence
-from hoist.ops.copy import CopyObserver, CopyOptions, CopyResult, copy_image, put_tags, read_back, write_tags
+from hoist.ops.carry import Carried, carry_evidence, find_evidence
+from hoist.ops.copy import CopyOptions, CopyResult, copy_image
 from hoist.ops.resolve import resolve
-from hoist.promotion.config import Config, Environment
-from hoist.promotion.ledger import Appended, Ledger, View
-from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
-from hoist.promotion.record import Record
+from hoist.promotion.config import Environment
+from hoist.promotion.context import Context
+from hoist.promotion.gates import Gates
+from hoist.promotion.history import new_record
+from hoist.promotion.ledger import Ledger, View
+from hoist.promotion.publish import FollowUp, Publish
+from hoist.promotion.record import GateResult, Kind, OverrideInfo, Record, Source
+from hoist.promotion.rules import Override, decide
 from hoist.promotion.templates import TemplateContext, render_tag
+from hoist.ref import Reference
 from hoist.store.base import Store
-from hoist.store.session import Session
-
-
-class Timer:
-    """Wall time per stage, in seconds."""
-
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-        self._started = time.monotonic()
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.stages[name] = round(self.stages.get(name, 0.0) + time.monotonic() - started, 4)
-
-    @property
-    def total(self) -> float:
-        return round(time.monotonic() - self._started, 4)
+from hoist.timing import Timer
 
 
 @dataclass(frozen=True, kw_only=True)
-class PromoteOptions:
-    digest: Digest | None = None
-    reason: str | None = None
-    force: bool = False
-    dry_run: bool = False
-    jobs: int = 8
-    referrers: bool = True
-    """Carry the digest's signatures, attestations and SBOMs to TO's repository."""
-    signer: PrivateKey | None = None
-    """Sign the promoted digest in TO's repository (the environment's ``gates.sign_with``)."""
+class PromotionPlan:
+    """What a promotion will do, decided before anything changes."""
 
-
-@dataclass
-class PromoteResult:
-    source: str
-    environment: str
-    reference: str
+    source: Environment
+    target: Environment
     digest: Digest
-    previous_digest: str | None
+    previous: Digest | None
+    """TO's digest before the promotion."""
+    seq: int
+    """The sequence number the record will have (another writer may take it first)."""
+    tags: tuple[str, ...]
+    history_tag: str
+    gates: tuple[GateResult, ...]
+    override: OverrideInfo | None
+    noop: bool
+    """TO has the digest already (and ``force`` was not given): nothing to do."""
+
+
+@dataclass(kw_only=True)
+class PromoteResult:
+    source: Reference
+    environment: str
+    reference: Reference
+    digest: Digest
+    previous_digest: Digest | None
     noop: bool = False
     dry_run: bool = False
     seq: int | None = None
-    tags: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
     history_tag: str | None = None
-    record: str | None = None
+    record: Digest | None = None
     copy: CopyResult | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    gates: list[dict[str, Any]] = field(default_factory=list)
+    gates: tuple[GateResult, ...] = ()
     forced: bool = False
+    override: OverrideInfo | None = None
     reason: str | None = None
-    evidence: dict[str, Any] | None = None
+    evidence: Carried | None = None
     signature: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "environment": self.environment,
-            "source": self.source,
-            "reference": self.reference,
-            "digest": str(self.digest),
-            "previous_digest": self.previous_digest,
-            "noop": self.noop,
-            "dry_run": self.dry_run,
-            "seq": self.seq,
-            "tags": self.tags,
-            "history_tag": self.history_tag,
-            "record": self.record,
-            "forced": self.forced,
-            "reason": self.reason,
-            "gates": self.gates,
-            "copy": self.copy.to_json() if self.copy else None,
-            "evidence": self.evidence,
-            "signature": self.signature,
-            "timings": self.timings,
-        }
+    follow_ups_failed: tuple[FollowUp, ...] = ()
+    """Steps after the tags moved that did not complete (the promotion stands; the next run repairs)."""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
-GateCheck = Callable[[Manifest], list[dict[str, Any]]]
+_STEPS = ("plan", "copy", "record", "confirm")
 
 
-def promote(
-    config: Config,
-    session: Session,
-    source_name: str,
-    target_name: str,
-    *,
-    options: PromoteOptions = PromoteOptions(),
-    gates: GateCheck | None = None,
-    observer: CopyObserver | None = None,
-    environ: Mapping[str, str] | None = None,
-    on_copied: Callable[[Manifest], None] | None = None,
-    while_confirming: Callable[[Manifest], None] | None = None,
-) -> PromoteResult:
-    """Promote. ``on_copied`` runs once the image is in TO's repository; ``while_confirming`` after the
-    record is written and the tags moved, during the settle delay before the record is confirmed
-    (release starts the engine's pull in the first and the deploy in the second)."""
-    timer = Timer()
-    source_env, target = _route(config, source_name, target_name, force=options.force)
-    source = session.open(source_env.image)
-    destination = session.open(target.image, push=not options.dry_run)
-    with timer.stage("resolve"):
-        manifest = _resolve(source, source_env, options.digest)
-    _render_extra(target, manifest.digest, 0, environ)  # unknown template values stop us before any change
-    _history_tag(target, manifest.digest, 0, environ)
-    result = PromoteResult(
-        source=str(source_env.image),
-        environment=target.name,
-        reference=str(target.image),
-        digest=manifest.digest,
-        previous_digest=None,
-        dry_run=options.dry_run,
-        forced=options.force,
-        reason=options.reason,
-    )
-    if gates is not None:
-        with timer.stage("gates"):
-            result.gates = gates(manifest)
-    _copy(source, destination, source_env, target, manifest, options, result, timer, observer)
-    if on_copied is not None and not options.dry_run:
-        on_copied(manifest)
-    ledger = Ledger(destination, target.name)
-    with timer.stage("ledger"):
-        view = ledger.read()  # read right before the record is written: the race check needs it fresh
-    result.previous_digest = view.current
-    if not options.force and _already_there(destination, target, view, manifest):
-        result.noop = True
-        result.seq = view.entries[0].record.current_seq if view.entries else None
-        result.timings = {**timer.stages, "total": timer.total}
-        return result
-    extra = _render_extra(target, manifest.digest, view.next_seq, environ)
-    tags = [target.tag, *[t for t in extra if t != target.tag]]
-    result.tags = tags
-    if options.dry_run:
-        result.seq = view.next_seq
-        result.history_tag = _history_tag(target, manifest.digest, view.next_seq, environ)
-        result.timings = {**timer.stages, "total": timer.total}
-        return result
+class Promotion:
+    """One promotion of FROM's digest to TO, step by step (see the module docstring); :meth:`run` runs all."""
 
-    def build(current: View) -> Record:
-        return _record(current, target, source_env, manifest, tags, options, result, timer, environ)
+    def __init__(
+        self,
+        ctx: Context,
+        source: str,
+        target: str,
+        *,
+        digest: Digest | None = None,
+        reason: str | None = None,
+        override: Override | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+        referrers: bool = True,
+    ) -> None:
+        self.ctx = ctx
+        self.source_env, self.target_env = _route(ctx, source, target, force=force)
+        self.digest = digest
+        self.reason = reason if reason is not None else (override.reason if override is not None else None)
+        self.override = override
+        self.force = force
+        self.dry_run = dry_run
+        self.referrers = referrers
+        self.timer = Timer()
+        self._done: list[str] = []
+        self._plan: PromotionPlan | None = None
+        self._manifest: Manifest | None = None
+        self._view: View | None = None
+        self._signer: PrivateKey | None = None
+        self._publish: Publish | None = None
+        self.source_store = ctx.open(self.source_env.image)
+        self.store = ctx.open(self.target_env.image, push=not dry_run)
+        self.ledger = Ledger(self.store, self.target_env.name)
+        self.result = PromoteResult(
+            source=self.source_env.image,
+            environment=self.target_env.name,
+            reference=self.target_env.image,
+            digest=digest or Digest("sha256", "0" * 64),
+            previous_digest=None,
+            dry_run=dry_run,
+            forced=force,
+            reason=self.reason,
+        )
 
-    with ThreadPoolExecutor(max_workers=max(options.jobs, 4), thread_name_prefix="hoist-tags") as pool:
-        move = TagMove(destination, manifest, tags, pool, timer)
+    def _step(self, name: str) -> bool:
+        """Enter step ``name``; False when the plan says there is nothing (more) to do."""
+        expected = _STEPS[len(self._done)] if len(self._done) < len(_STEPS) else None
+        if name != expected:
+            raise InputError(f"promotion steps run in order ({', '.join(_STEPS)}); next is {expected or 'none'}")
+        self._done.append(name)
+        return name == "plan" or (self._plan is not None and not self._plan.noop)
 
-        def between() -> None:
-            move()
-            if while_confirming is not None:
-                with timer.stage("nested"):  # the caller's own stages; not part of this record's time
-                    while_confirming(manifest)
+    # -- 1. plan -------------------------------------------------------------------------------------
 
-        with timer.stage("ledger"):
-            appended = ledger.append(build, view=view, between=between)
-        finish(ledger, appended, move)
-    if options.signer is not None:
-        with timer.stage("sign"):
-            result.signature = sign_image(destination, manifest.descriptor, options.signer)[0]
-    record = appended.entry.record
-    result.seq = record.seq
-    result.history_tag = record.history_tag
-    result.record = str(appended.entry.manifest)
-    result.timings = {**timer.stages, "total": timer.total}
-    return result
-
-
-def _copy(
-    source: Store,
-    destination: Store,
-    source_env: Environment,
-    target: Environment,
-    manifest: Manifest,
-    options: PromoteOptions,
-    result: PromoteResult,
-    timer: Timer,
-    observer: CopyObserver | None,
-) -> None:
-    """The image by digest into TO's repository (no tags yet), and its evidence along with it."""
-    with timer.stage("copy"):
-        result.copy = copy_image(
+    def plan(self) -> PromotionPlan:
+        self._step("plan")
+        source, target = self.source_env, self.target_env
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="hoist-plan") as pool:
+            reading = pool.submit(self.ledger.read)  # these two go out with the source's GET
+            tagged = pool.submit(self.store.head_manifest, target.tag)
+            with self.timer.stage("resolve"):
+                manifest = _resolve(self.source_store, source, self.digest)
+            digest = manifest.digest
+            _render(target, digest, 0, self.ctx)  # an unknown template value stops us before any change
+            if target.gates.sign_with is not None and not self.dry_run:
+                self._signer = self.ctx.private_key(target.gates.sign_with)
+            with self.timer.stage("gates"):
+                results = Gates(self.ctx, source, target).evaluate(digest) if target.gates.require else []
+                gates, override = decide(
+                    results, override=self.override, what=f"promotion of {digest} to {target.name}"
+                )
+            view = reading.result()
+            at_tag = tagged.result()
+        noop = not self.force and view.current == digest and at_tag is not None and at_tag.digest == digest
+        tags, history = _render(target, digest, view.next_seq, self.ctx)
+        self._manifest, self._view = manifest, view
+        self._plan = PromotionPlan(
             source=source,
-            destination=destination,
-            source_ref=source_env.image,
-            destination_ref=target.image.with_digest(manifest.digest),
-            manifest=manifest,
-            observer=observer,
-            options=CopyOptions(dry_run=options.dry_run, jobs=options.jobs),
+            target=target,
+            digest=digest,
+            previous=view.current,
+            seq=view.next_seq,
+            tags=tags,
+            history_tag=history,
+            gates=gates,
+            override=override,
+            noop=noop,
         )
-        if options.referrers and not options.dry_run:
-            result.evidence = carry_evidence(source, destination, manifest.digest, jobs=options.jobs).to_json()
+        result = self.result
+        result.digest, result.previous_digest, result.gates, result.override = digest, view.current, gates, override
+        result.noop = noop
+        result.seq = view.current_seq if noop else view.next_seq
+        if not noop:
+            result.tags, result.history_tag = tags, history
+        return self._plan
+
+    # -- 2. copy -------------------------------------------------------------------------------------
+
+    def copy(self) -> CopyResult | None:
+        if not self._step("copy"):
+            return None
+        assert self._manifest is not None
+        manifest, source, target, result = self._manifest, self.source_env, self.target_env, self.result
+        carry = self.referrers and not self.dry_run
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoist-evidence") as background:
+            same = self.source_store.location.same_repository(self.store.location)
+            lookup = (
+                background.submit(find_evidence, self.source_store, manifest.digest) if carry and not same else None
+            )
+            with self.timer.stage("copy"):
+                result.copy = copy_image(
+                    source=self.source_store,
+                    destination=self.store,
+                    source_ref=source.image,
+                    destination_ref=target.image.with_digest(manifest.digest),
+                    manifest=manifest,
+                    observer=self.ctx.observer,
+                    options=CopyOptions(dry_run=self.dry_run, jobs=self.ctx.jobs),
+                )
+                if carry:
+                    found = lookup.result() if lookup is not None else None
+                    result.evidence = carry_evidence(
+                        self.source_store, self.store, manifest.digest, jobs=self.ctx.jobs, found=found
+                    )
+        if self._signer is not None:
+            from hoist.evidence.sign import sign_image
+
+            with self.timer.stage("sign"):  # before the tags move: TO's tag never names an unsigned digest
+                result.signature = sign_image(self.store, manifest.descriptor, self._signer)[0]
+        return result.copy
+
+    # -- 3. record -----------------------------------------------------------------------------------
+
+    def record(self) -> None:
+        if not self._step("record") or self.dry_run:
+            return
+        assert self._manifest is not None and self._view is not None and self._plan is not None
+        plan, manifest = self._plan, self._manifest
+        self._publish = Publish(self.ledger, manifest, plan.tags, jobs=self.ctx.jobs, timer=self.timer)
+        self._publish.start(self._build, self._view)
+
+    def _build(self, view: View) -> Record:
+        plan, manifest = self._plan, self._manifest
+        assert plan is not None and manifest is not None
+        tags, history = _render(plan.target, plan.digest, view.next_seq, self.ctx)
+        return new_record(
+            view,
+            kind=Kind.PROMOTE,
+            environment=plan.target.name,
+            subject=manifest.descriptor,
+            provenance=self.ctx.provenance(),
+            source=Source(environment=plan.source.name, reference=str(plan.source.image), digest=plan.digest),
+            tags=tags,
+            history_tag=history,
+            reason=self.reason,
+            forced=self.force,
+            override=plan.override,
+            gates=plan.gates,
+            timings=dict(self.timer.stages),
+        )
+
+    # -- 4. confirm ----------------------------------------------------------------------------------
+
+    def confirm(self) -> PromoteResult:
+        proceed = self._step("confirm")
+        result = self.result
+        if proceed and self._publish is not None:
+            published = self._publish.finish()
+            record = published.appended.entry.record
+            result.seq, result.tags, result.history_tag = record.seq, record.tags, record.history_tag
+            result.record = published.appended.entry.manifest
+            result.follow_ups_failed = published.failed
+        elif proceed and self.dry_run and self._plan is not None:
+            result.seq = self._plan.seq
+        result.timings = self.timer.summary()
+        return result
+
+    def abandon(self) -> None:
+        """Release what a promotion stopped between its steps holds (a caller that failed midway)."""
+        if self._publish is not None:
+            self._publish.abandon()
+
+    def run(self) -> PromoteResult:
+        """All four steps."""
+        self.plan()
+        self.copy()
+        self.record()
+        return self.confirm()
 
 
-def _route(config: Config, source_name: str, target_name: str, *, force: bool) -> tuple[Environment, Environment]:
-    source_env = config.environment(source_name)
-    target = config.environment(target_name)
-    if target.source is not None and target.source != source_name and not force:
+def _route(ctx: Context, source: str, target: str, *, force: bool) -> tuple[Environment, Environment]:
+    source_env = ctx.environment(source)
+    target_env = ctx.environment(target)
+    if target_env.source is not None and target_env.source != source and not force:
         raise InputError(
-            f"{target_name} promotes from {target.source} (its 'from' in {config.path}), not {source_name}: "
-            "use --force to promote anyway"
+            f"{target} promotes from {target_env.source} (its 'from' in {ctx.config.path}), not {source}",
+            remedy=Remedy.FORCE,
         )
-    return source_env, target
-
-
-def _already_there(store: Store, env: Environment, view: View, manifest: Manifest) -> bool:
-    """The ledger says the environment has this digest, and its tag agrees (no drift to repair)."""
-    if view.current != str(manifest.digest):
-        return False
-    current = store.head_manifest(env.tag)
-    return current is not None and current.digest == manifest.digest
-
-
-class TagMove:
-    """Moves an environment's tags as the step between writing a record and confirming it.
-
-    The tags are read back only in :func:`finish`, after the record is confirmed (and the settle delay
-    has passed), so the read-back also catches a racing promotion's late writes.
-    """
-
-    def __init__(self, store: Store, manifest: Manifest, tags: list[str], pool: ThreadPoolExecutor, timer: Timer):
-        self.store = store
-        self.manifest = manifest
-        self.tags = tags
-        self.pool = pool
-        self.timer = timer
-
-    def __call__(self) -> None:
-        with self.timer.stage("tags"):
-            put_tags(self.store, self.manifest, self.tags, self.pool)
-
-
-def _record(
-    current: View,
-    target: Environment,
-    source_env: Environment,
-    manifest: Manifest,
-    tags: list[str],
-    options: PromoteOptions,
-    result: PromoteResult,
-    timer: Timer,
-    environ: Mapping[str, str] | None,
-) -> Record:
-    return Record(
-        seq=current.next_seq,
-        environment=target.name,
-        kind="promote",
-        digest=str(manifest.digest),
-        media_type=manifest.media_type,
-        size=len(manifest.raw),
-        current=str(manifest.digest),
-        current_seq=current.next_seq,
-        previous_digest=current.current,
-        previous_record=str(current.head.manifest) if current.head else None,
-        source={
-            "environment": source_env.name,
-            "reference": str(source_env.image),
-            "digest": str(manifest.digest),
-        },
-        tags=tags,
-        history_tag=_history_tag(target, manifest.digest, current.next_seq, environ),
-        actor=actor(environ),
-        time=timestamp(),
-        reason=options.reason,
-        forced=options.force,
-        git=git_info(environ),
-        ci=ci_info(environ),
-        timings=dict(timer.stages),
-        gates=result.gates or None,
-    )
-
-
-def finish(ledger: Ledger, appended: Appended, move: TagMove) -> None:
-    """After a record is confirmed: read the tags back and settle them with any racing writer, then the
-    history tag and the referrers.
-
-    The newest record wins the tags: when this record is the newest, tags found elsewhere are written
-    again (and a second miss is an error); when a later record exists, the tags both wrote are pointed
-    at its digest.
-    """
-    store, manifest, pool, timer = move.store, move.manifest, move.pool, move.timer
-    head = appended.view.head
-    with timer.stage("readback"):
-        if head is None or head.manifest == appended.entry.manifest:
-            moved = [tag for tag, _ in read_back(store, manifest.digest, move.tags, pool)]
-            if moved:
-                write_tags(store, manifest, moved, pool, write_manifest=False)
-        elif head.record.current != str(manifest.digest):
-            winner = next((e.record for e in appended.view.entries if e.record.seq == head.record.current_seq), None)
-            shared = [t for t in move.tags if winner is None or t in winner.tags] or move.tags[:1]
-            newest = store.get_manifest(Digest.parse(head.record.current))
-            put_tags(store, newest, shared, pool)
-        history = appended.entry.record.history_tag
-        if history:
-            write_tags(store, manifest, [history], pool, write_manifest=False)
-    with timer.stage("referrers"):
-        ledger.index(appended)
+    if source == target:
+        raise InputError(f"cannot promote {source} to itself")
+    return source_env, target_env
 
 
 def _resolve(store: Store, env: Environment, digest: Digest | None) -> Manifest:
@@ -337,22 +300,13 @@ def _resolve(store: Store, env: Environment, digest: Digest | None) -> Manifest:
         raise InputError(f"{digest} is not in {env.name}'s repository {store.location}: check the digest") from exc
 
 
-def _context(env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None) -> TemplateContext:
-    context = TemplateContext(digest=str(digest), seq=seq, tag=env.tag, environment=env.name)
-    if environ is not None:
-        context.environ = environ
-    return context
-
-
-def _render_extra(env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None) -> list[str]:
-    context = _context(env, digest, seq, environ)
-    rendered: list[str] = []
+def _render(env: Environment, digest: Digest, seq: int, ctx: Context) -> tuple[tuple[str, ...], str]:
+    """TO's tags (its own first, then the extra ones, without repeats) and the history tag."""
+    context = TemplateContext(digest=str(digest), seq=seq, tag=env.tag, environment=env.name, now=ctx.now())
+    context.environ = ctx.environ
+    tags = [env.tag]
     for template in env.tags:
         tag = render_tag(template, context)
-        if tag not in rendered:
-            rendered.append(tag)
-    return rendered
-
-
-def _history_tag(env: Environment, digest: Digest, seq: int, environ: Mapping[str, str] | None) -> str:
-    return render_tag(env.history_tag, _context(env, digest, seq, environ))
+        if tag not in tags:
+            tags.append(tag)
+    return tuple(tags), render_tag(env.history_tag, context)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from hoist.digest import Digest
 from hoist.errors import InputError
-from hoist.promotion.config import Config
+from hoist.promotion.context import Context
+from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View, subject_of
-from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
-from hoist.promotion.record import Record
-from hoist.store.session import Session
+from hoist.promotion.record import Kind, Record
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PruneResult:
     environment: str
     keep: int
@@ -22,38 +20,28 @@ class PruneResult:
     kept: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-    record: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    record: Digest | None = None
 
 
-def prune(
-    config: Config,
-    session: Session,
-    name: str,
-    *,
-    keep: int,
-    dry_run: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> PruneResult:
+def prune(ctx: Context, name: str, *, keep: int, dry_run: bool = False) -> PruneResult:
     if keep < 1:
-        raise InputError("--keep must be at least 1 (the current image's history tag is always kept)")
-    env = config.environment(name)
-    store = session.open(env.image, push=not dry_run)
+        raise InputError("keep at least 1 history tag (the current image's history tag is always kept)")
+    env = ctx.environment(name)
+    store = ctx.open(env.image, push=not dry_run)
     ledger = Ledger(store, env.name)
     view = ledger.read()
     if view.head is None:
         raise InputError(f"{env.name} has no ledger in {store.location}: nothing to prune")
     entries = ledger.history(None, view=view)
     current = view.current
-    ordered: list[tuple[str, str]] = []  # (history tag, digest), newest first
+    ordered: list[tuple[str, Digest]] = []  # (history tag, digest), newest first
     for entry in entries:
         record = entry.record
-        if record.kind == "promote" and record.history_tag and all(t != record.history_tag for t, _ in ordered):
+        if record.kind is Kind.PROMOTE and record.history_tag and all(t != record.history_tag for t, _ in ordered):
             ordered.append((record.history_tag, record.digest))
     protected = {tag for tag, digest in ordered if digest == current}
-    kept = [tag for tag, _ in ordered[:keep]] + [t for t in protected if t not in {x for x, _ in ordered[:keep]}]
+    newest = {tag for tag, _ in ordered[:keep]}
+    kept = [tag for tag, _ in ordered[:keep]] + [t for t in protected if t not in newest]
     existing = set(store.tags())
     result = PruneResult(environment=env.name, keep=keep, dry_run=dry_run, kept=kept)
     for tag, _ in ordered:
@@ -69,26 +57,16 @@ def prune(
     def build(latest: View) -> Record:
         head = latest.head
         assert head is not None
-        media_type, size = subject_of(store, latest, head.record.current)
-        return Record(
-            seq=latest.next_seq,
+        return new_record(
+            latest,
+            kind=Kind.PRUNE,
             environment=env.name,
-            kind="prune",
-            digest=head.record.current,
-            media_type=media_type,
-            size=size,
-            current=head.record.current,
-            current_seq=head.record.current_seq,
-            previous_digest=head.record.current,
-            previous_record=str(head.manifest),
-            actor=actor(environ),
-            time=timestamp(),
+            subject=subject_of(store, latest, head.record.current),
+            provenance=ctx.provenance(),
             reason=f"keep the newest {keep} history tags",
-            git=git_info(environ),
-            ci=ci_info(environ),
-            details={"removed": result.removed, "digests": removed_digests},
+            details={"removed": result.removed, "digests": [str(d) for d in removed_digests]},
         )
 
     appended = ledger.append(build)  # a fresh view: deleting tags took time
-    result.record = str(appended.entry.manifest)
+    result.record = appended.entry.manifest
     return result

@@ -1,75 +1,336 @@
-"""Ledger records: what happened to an environment, as small OCI artifacts in its own repository.
+"""Ledger records: what happened to an environment, as typed values.
 
-A record is an OCI manifest (``artifactType`` :data:`RECORD_TYPE`) whose ``subject`` is the image digest it
-is about, and whose annotations carry the record as canonical JSON plus copies of the previous records
-(the *window*), so that one manifest GET shows recent history. Each record names the digest of the
-previous record's manifest: the records form a hash chain, and editing or removing one breaks it.
+A record is stored as canonical JSON inside a small OCI artifact (see :mod:`hoist.promotion.entry`).
+Parsing keeps fields this version does not know in :attr:`Record.extra`, so a record written by a newer
+hoist round-trips unchanged (its canonical form, which audits compare, stays the same).
 """
 
 from __future__ import annotations
 
+import enum
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from typing import Any
 
 from hoist import __version__
+from hoist.clock import parse_time_or_none
 from hoist.digest import Digest
-from hoist.errors import IntegrityError
-from hoist.manifest import OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_MANIFEST, Manifest
+from hoist.errors import HoistError, IntegrityError
 
-RECORD_TYPE = "application/vnd.hoist.ledger.record.v1+json"
-ANNOTATION_RECORD = "dev.hoist.ledger.record"
-ANNOTATION_WINDOW = "dev.hoist.ledger.window"
-ANNOTATION_ENV = "dev.hoist.ledger.environment"
-ANNOTATION_SEQ = "dev.hoist.ledger.seq"
-ANNOTATION_KIND = "dev.hoist.ledger.kind"
-EMPTY_DESCRIPTOR = {"mediaType": OCI_EMPTY, "digest": str(OCI_EMPTY_DIGEST), "size": 2}
 
-KINDS = ("promote", "rollback", "deploy", "prune")
+class Kind(enum.StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    DEPLOY = "deploy"
+    PRUNE = "prune"
+
+    @property
+    def moves_tags(self) -> bool:
+        """Promotions and rollbacks set the environment's digest; other kinds only report on it."""
+        return self in (Kind.PROMOTE, Kind.ROLLBACK)
+
+
+class DeployOutcome(enum.StrEnum):
+    HEALTHY = "healthy"
+    FAILED = "failed"
+    RESTORED = "restored"
+    """The previous image, put back and healthy again after a failed deploy."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """Where a promoted digest came from (a promotion) or which record it returns to (a rollback)."""
+
+    environment: str | None = None
+    reference: str | None = None
+    digest: Digest | None = None
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.environment is not None:
+            out["environment"] = self.environment
+        if self.reference is not None:
+            out["reference"] = self.reference
+        if self.digest is not None:
+            out["digest"] = str(self.digest)
+        if self.seq is not None:
+            out["seq"] = self.seq
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Source:
+        digest = doc.get("digest")
+        return cls(
+            environment=doc.get("environment"),
+            reference=doc.get("reference"),
+            digest=Digest.parse(digest) if digest else None,
+            seq=doc.get("seq"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployInfo:
+    """What a deploy record says about the deploy: its outcome, where, which image, the health result."""
+
+    result: DeployOutcome
+    target: str = ""
+    image: str = ""
+    health: Mapping[str, Any] | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Target-specific facts (a container id, a commit), kept as they came."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "result": str(self.result),
+            "target": self.target,
+            "image": self.image,
+            "health": dict(self.health) if self.health is not None else None,
+            **self.details,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> DeployInfo:
+        known = {"result", "target", "image", "health"}
+        return cls(
+            result=DeployOutcome(doc["result"]),
+            target=str(doc.get("target") or ""),
+            image=str(doc.get("image") or ""),
+            health=doc.get("health"),
+            details={k: v for k, v in doc.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateResult:
+    """One gate's decision about one digest, and the evidence it used."""
+
+    gate: str
+    passed: bool
+    detail: str
+    environment: str
+    evidence: tuple[str, ...] = ()
+    overridden: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "passed": self.passed,
+            "detail": self.detail,
+            "environment": self.environment,
+            "evidence": list(self.evidence),
+            "overridden": self.overridden,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
+        return cls(
+            gate=str(doc["gate"]),
+            passed=bool(doc["passed"]),
+            detail=str(doc.get("detail", "")),
+            environment=str(doc.get("environment", "")),
+            evidence=tuple(str(e) for e in doc.get("evidence") or ()),
+            overridden=bool(doc.get("overridden", False)),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverrideInfo:
+    """An override as the ledger keeps it: why, and which rules it set aside."""
+
+    reason: str
+    rules: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "rules": list(self.rules)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> OverrideInfo:
+        return cls(reason=str(doc["reason"]), rules=tuple(str(r) for r in doc.get("rules") or ()))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackItem:
+    """A digest the environment can roll back to, and the record that set it."""
+
+    digest: Digest
+    seq: int
+    history_tag: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"digest": str(self.digest), "seq": self.seq}
+        if self.history_tag:
+            out["history_tag"] = self.history_tag
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> StackItem:
+        return cls(digest=Digest.parse(str(doc["digest"])), seq=int(doc["seq"]), history_tag=doc.get("history_tag"))
+
+
+STACK_DEPTH = 20
+"""How many rollback targets a record keeps (undo steps without reading older records)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """Who wrote a record, when, and from which commit and CI run."""
+
+    actor: str
+    time: str
+    git: Mapping[str, str] | None = None
+    ci: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
     seq: int
     environment: str
-    kind: str
-    digest: str
-    """The image this record is about (the manifest's subject)."""
+    kind: Kind
+    digest: Digest
+    """The image this record is about (the record manifest's subject)."""
     media_type: str
     size: int
-    current: str
+    current: Digest
     """The environment's promoted digest after this record."""
     current_seq: int
-    previous_digest: str | None = None
-    previous_record: str | None = None
-    source: dict[str, Any] | None = None
-    tags: list[str] = field(default_factory=list)
+    """The record that set :attr:`current`."""
+    previous_digest: Digest | None = None
+    previous_record: Digest | None = None
+    """The manifest digest of the record before this one (the hash chain); None for the first."""
+    source: Source | None = None
+    tags: tuple[str, ...] = ()
     history_tag: str | None = None
     actor: str = ""
     time: str = ""
     reason: str | None = None
     forced: bool = False
-    git: dict[str, str] | None = None
-    ci: dict[str, str] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    gates: list[dict[str, Any]] | None = None
-    deploy: dict[str, Any] | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    override: OverrideInfo | None = None
+    git: Mapping[str, str] | None = None
+    ci: Mapping[str, str] | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+    gates: tuple[GateResult, ...] = ()
+    deploy: DeployInfo | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    stack: tuple[StackItem, ...] | None = None
+    """The environment's rollback stack after this record, oldest first (None in records that predate it)."""
     hoist: str = __version__
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Fields written by another hoist version, kept so the record round-trips."""
+
+    # -- questions about one record ------------------------------------------------------------------
+
+    @property
+    def moment(self) -> datetime | None:
+        """:attr:`time` as a datetime (None when unreadable)."""
+        return parse_time_or_none(self.time)
+
+    @property
+    def outcome(self) -> DeployOutcome | None:
+        return self.deploy.result if self.deploy is not None else None
+
+    @property
+    def healthy_deploy(self) -> bool:
+        """A deploy that left a healthy service: the new image passed, or the previous one was restored."""
+        return self.kind is Kind.DEPLOY and self.outcome in (DeployOutcome.HEALTHY, DeployOutcome.RESTORED)
+
+    @property
+    def automatic(self) -> bool:
+        """A rollback hoist made itself after a failed deploy."""
+        return self.kind is Kind.ROLLBACK and bool(self.details.get("automatic"))
+
+    # -- JSON ----------------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], {}) or k in ("previous_record",)}
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "environment": self.environment,
+            "kind": str(self.kind),
+            "digest": str(self.digest),
+            "media_type": self.media_type,
+            "size": self.size,
+            "current": str(self.current),
+            "current_seq": self.current_seq,
+            "previous_digest": str(self.previous_digest) if self.previous_digest else None,
+            "previous_record": str(self.previous_record) if self.previous_record else None,
+            "source": self.source.to_json() if self.source else None,
+            "tags": list(self.tags),
+            "history_tag": self.history_tag,
+            "actor": self.actor,
+            "time": self.time,
+            "reason": self.reason,
+            "forced": self.forced,
+            "override": self.override.to_json() if self.override else None,
+            "git": dict(self.git) if self.git else None,
+            "ci": dict(self.ci) if self.ci else None,
+            "timings": dict(self.timings),
+            "gates": [g.to_json() for g in self.gates],
+            "deploy": self.deploy.to_json() if self.deploy else None,
+            "details": dict(self.details),
+            "stack": [item.to_json() for item in self.stack] if self.stack is not None else None,
+            "hoist": self.hoist,
+        }
+        # Empty values are left out (older records were written so), except the chain link.
+        out = {k: v for k, v in out.items() if v not in (None, [], {}) or k == "previous_record"}
+        return {**self.extra, **out}
 
     def canonical(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Record:
-        known = {f.name for f in fields(cls)}
+    def from_json(cls, doc: Mapping[str, Any]) -> Record:
         try:
-            return cls(**{k: v for k, v in doc.items() if k in known})
-        except TypeError as exc:
+            return _parse(doc)
+        except (KeyError, TypeError, ValueError, HoistError) as exc:
             raise IntegrityError(f"ledger record is malformed: {exc}") from exc
+
+    def evolve(self, **changes: Any) -> Record:
+        return replace(self, **changes)
+
+
+_KNOWN = frozenset(f.name for f in fields(Record)) - {"extra"}
+
+
+def _digest(value: Any) -> Digest | None:
+    return Digest.parse(str(value)) if value else None
+
+
+def _parse(doc: Mapping[str, Any]) -> Record:
+    digest = Digest.parse(str(doc["digest"]))
+    source = doc.get("source")
+    deploy = doc.get("deploy")
+    override = doc.get("override")
+    return Record(
+        seq=int(doc["seq"]),
+        environment=str(doc["environment"]),
+        kind=Kind(doc["kind"]),
+        digest=digest,
+        media_type=str(doc["media_type"]),
+        size=int(doc["size"]),
+        current=_digest(doc.get("current")) or digest,
+        current_seq=int(doc.get("current_seq", doc["seq"])),
+        previous_digest=_digest(doc.get("previous_digest")),
+        previous_record=_digest(doc.get("previous_record")),
+        source=Source.from_json(source) if isinstance(source, Mapping) else None,
+        tags=tuple(str(t) for t in doc.get("tags") or ()),
+        history_tag=doc.get("history_tag"),
+        actor=str(doc.get("actor") or ""),
+        time=str(doc.get("time") or ""),
+        reason=doc.get("reason"),
+        forced=bool(doc.get("forced", False)),
+        override=OverrideInfo.from_json(override) if isinstance(override, Mapping) else None,
+        git=doc.get("git"),
+        ci=doc.get("ci"),
+        timings=dict(doc.get("timings") or {}),
+        gates=tuple(GateResult.from_json(g) for g in doc.get("gates") or ()),
+        deploy=DeployInfo.from_json(deploy) if isinstance(deploy, Mapping) else None,
+        details=dict(doc.get("details") or {}),
+        stack=tuple(StackItem.from_json(i) for i in doc["stack"]) if isinstance(doc.get("stack"), list) else None,
+        hoist=str(doc.get("hoist") or ""),
+        extra={k: v for k, v in doc.items() if k not in _KNOWN},
+    )
 
 
 @dataclass(frozen=True)
@@ -78,49 +339,3 @@ class Entry:
 
     manifest: Digest
     record: Record
-
-
-def record_manifest(record: Record, window: list[Entry]) -> Manifest:
-    """The manifest bytes for ``record`` carrying ``window`` (previous entries, newest first)."""
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": RECORD_TYPE,
-        "config": EMPTY_DESCRIPTOR,
-        "layers": [EMPTY_DESCRIPTOR],
-        "subject": {"mediaType": record.media_type, "digest": record.digest, "size": record.size},
-        "annotations": {
-            "org.opencontainers.image.created": record.time,
-            ANNOTATION_ENV: record.environment,
-            ANNOTATION_SEQ: str(record.seq),
-            ANNOTATION_KIND: record.kind,
-            ANNOTATION_RECORD: record.canonical(),
-            ANNOTATION_WINDOW: json.dumps(
-                [{"manifest": str(e.manifest), "record": e.record.to_json()} for e in window],
-                sort_keys=True,
-                separators=(",", ":"),
-                ensure_ascii=False,
-            ),
-        },
-    }
-    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-    return Manifest(raw, OCI_MANIFEST, Digest.of(raw))
-
-
-def parse_record_manifest(manifest: Manifest) -> tuple[Record, list[Entry]]:
-    """The record a ledger manifest holds, and its window; anything inconsistent is an integrity error."""
-    what = f"ledger record {manifest.digest}"
-    try:
-        doc = json.loads(manifest.raw)
-        annotations = doc["annotations"]
-        record = Record.from_json(json.loads(annotations[ANNOTATION_RECORD]))
-        window_doc = json.loads(annotations.get(ANNOTATION_WINDOW, "[]"))
-        window = [Entry(Digest.parse(item["manifest"]), Record.from_json(item["record"])) for item in window_doc]
-        subject = doc["subject"]["digest"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IntegrityError(f"{what} is not a hoist ledger record: {exc}") from exc
-    if doc.get("artifactType") != RECORD_TYPE:
-        raise IntegrityError(f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record")
-    if subject != record.digest or annotations.get(ANNOTATION_SEQ) != str(record.seq):
-        raise IntegrityError(f"{what}: its annotations disagree with the record it holds")
-    return record, window

@@ -1,92 +1,51 @@
 """Roll an environment back to an earlier promoted digest: a same-repository retag, recorded.
 
-Without ``--to`` the target is the digest promoted before the current one, with "undo" semantics:
-after A, B, C and a rollback to B, the next rollback goes to A.
+Without ``to`` the target is the digest promoted before the current one, with "undo" semantics: after
+A, B, C and a rollback to B, the next rollback goes to A. ``to`` may name a sequence number or a digest
+the environment has had; a digest it never had is refused by the ``promoted`` rule unless overridden.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import InputError, InvalidDigest, NotFound, OperationError
-from hoist.promotion.config import Config, Environment
+from hoist.promotion.config import Environment
+from hoist.promotion.context import Context
+from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View
-from hoist.promotion.promote import TagMove, Timer, finish
-from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
-from hoist.promotion.record import Entry, Record
-from hoist.store.session import Session
+from hoist.promotion.publish import FollowUp, Publish
+from hoist.promotion.record import GateResult, Kind, OverrideInfo, Record, Source
+from hoist.promotion.rules import Override, decide
+from hoist.ref import Reference
+from hoist.timing import Timer
 
 HISTORY_SCAN = 500
+"""How many records a rollback to a named sequence or digest reads back when the head does not hold it."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RollbackResult:
     environment: str
-    reference: str
-    digest: str
-    previous_digest: str | None
+    reference: Reference
+    digest: Digest
+    previous_digest: Digest | None
     seq: int | None = None
     target_seq: int | None = None
     noop: bool = False
     dry_run: bool = False
-    tags: list[str] = field(default_factory=list)
-    record: str | None = None
+    tags: tuple[str, ...] = ()
+    record: Digest | None = None
     reason: str | None = None
     forced: bool = False
+    automatic: bool = False
+    override: OverrideInfo | None = None
+    gates: tuple[GateResult, ...] = ()
+    follow_ups_failed: tuple[FollowUp, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def promoted_stack(entries: list[Entry]) -> list[tuple[str, int]]:
-    """The digests an environment can roll back through, oldest first, with the seq that set each."""
-    stack: list[tuple[str, int]] = []
-    for entry in reversed(entries):
-        record = entry.record
-        if record.kind == "promote":
-            stack.append((record.digest, record.seq))
-        elif record.kind == "rollback":
-            digests = [d for d, _ in stack]
-            if record.digest in digests:
-                del stack[digests.index(record.digest) + 1 :]
-            else:
-                stack.append((record.digest, record.seq))
-    return stack
-
-
-def previous_target(entries: list[Entry]) -> tuple[str, int] | None:
-    stack = promoted_stack(entries)
-    return stack[-2] if len(stack) >= 2 else None
-
-
-def choose_target(env: Environment, entries: list[Entry], to: str | None, *, force: bool) -> tuple[str, int | None]:
-    if not entries:
-        raise InputError(f"{env.name} has no ledger yet: nothing to roll back to (promote something first)")
-    if to is None:
-        target = previous_target(entries)
-        if target is None:
-            raise InputError(f"{env.name} has no earlier promoted image to roll back to")
-        return target
-    if to.isdigit():
-        for entry in entries:
-            if entry.record.seq == int(to) and entry.record.kind in ("promote", "rollback"):
-                return entry.record.digest, entry.record.seq
-        raise InputError(f"{env.name} has no promotion or rollback with sequence {to} (see 'hoist history {env.name}')")
-    try:
-        digest = str(Digest.parse(to))
-    except InvalidDigest as exc:
-        raise InputError(f"--to {to!r}: expected a sequence number or a digest (sha256:…)") from exc
-    for entry in entries:
-        if entry.record.digest == digest and entry.record.kind in ("promote", "rollback"):
-            return digest, entry.record.seq
-    if not force:
-        raise InputError(f"{env.name} never had {digest}: use --force to roll back to it anyway")
-    return digest, None
 
 
 def static_tags(env: Environment) -> list[str]:
@@ -94,93 +53,117 @@ def static_tags(env: Environment) -> list[str]:
     return [t for t in env.tags if "{" not in t]
 
 
+def parse_target(text: str) -> int | Digest:
+    """A rollback target as given on a command line: a sequence number or a digest."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return Digest.parse(text)
+    except InvalidDigest as exc:
+        raise InputError(f"rollback target {text!r}: expected a sequence number or a digest (sha256:…)") from exc
+
+
+def _choose(ledger: Ledger, view: View, env: Environment, to: int | Digest | None) -> tuple[Digest, int | None]:
+    """The digest to roll back to and the sequence number of the record that set it (None: never set)."""
+    if view.head is None:
+        raise InputError(f"{env.name} has no ledger yet: nothing to roll back to (promote something first)")
+    if to is None:
+        target = view.rollback_target
+        if target is None:
+            raise InputError(f"{env.name} has no earlier promoted image to roll back to")
+        return target.digest, target.seq
+    found = view.promoted_at(to) if isinstance(to, int) else view.promoted(to)
+    if found is None:  # look past what the head holds
+        older = ledger.history(HISTORY_SCAN, view=view)
+        history = View(tuple(older), view.pinned)
+        found = history.promoted_at(to) if isinstance(to, int) else history.promoted(to)
+    if found is not None:
+        return found.record.digest, found.record.seq
+    if isinstance(to, int):
+        raise InputError(f"{env.name} has no promotion or rollback with sequence {to}")
+    return to, None
+
+
 def rollback(
-    config: Config,
-    session: Session,
+    ctx: Context,
     name: str,
     *,
-    to: str | None = None,
+    to: int | Digest | None = None,
     reason: str | None = None,
+    override: Override | None = None,
     force: bool = False,
     dry_run: bool = False,
-    jobs: int = 8,
-    environ: Mapping[str, str] | None = None,
-    details: dict[str, Any] | None = None,
     automatic: bool = False,
+    details: Mapping[str, Any] | None = None,
 ) -> RollbackResult:
-    """Roll back; ``automatic`` (a deploy that failed its health checks) may go to any digest the
-    environment served, and is recorded as such rather than as a forced rollback."""
+    """Roll ``name`` back; ``automatic`` (a deploy that failed its health checks) may go to any digest the
+    environment served, and is recorded as such."""
     timer = Timer()
-    env = config.environment(name)
-    store = session.open(env.image, push=not dry_run)
+    env = ctx.environment(name)
+    store = ctx.open(env.image, push=not dry_run)
     ledger = Ledger(store, env.name)
+    reason = reason if reason is not None else (override.reason if override is not None else None)
     with timer.stage("resolve"):
         view = ledger.read()
+        digest, target_seq = _choose(ledger, view, env, to)
+        rules: list[GateResult] = []
+        if target_seq is None and not automatic:
+            detail = f"{env.name} never had {digest}"
+            rules.append(GateResult(gate="promoted", passed=False, detail=detail, environment=env.name))
+        what = f"rollback of {env.name} to {digest}"
+        gates, overridden = decide(rules, override=override, what=what, subject=digest)
         try:
-            digest_text, target_seq = choose_target(env, view.entries, to, force=force or automatic)
-        except InputError:
-            oldest = view.entries[-1].record if view.entries else None
-            if oldest is None or oldest.previous_record is None:
-                raise
-            entries = ledger.history(HISTORY_SCAN, view=view)  # look past the head's window
-            digest_text, target_seq = choose_target(env, entries, to, force=force or automatic)
-        try:
-            manifest = store.get_manifest(Digest.parse(digest_text))
+            manifest = store.get_manifest(digest)
         except NotFound as exc:
             raise OperationError(
-                f"cannot roll {env.name} back to {digest_text}: it no longer exists in {store.location} "
+                f"cannot roll {env.name} back to {digest}: it no longer exists in {store.location} "
                 "(pruned or garbage-collected)"
             ) from exc
-    tags = [env.tag, *static_tags(env)]
+    tags = (env.tag, *[t for t in static_tags(env) if t != env.tag])
     result = RollbackResult(
         environment=env.name,
-        reference=str(env.image),
-        digest=digest_text,
+        reference=env.image,
+        digest=digest,
         previous_digest=view.current,
         target_seq=target_seq,
         dry_run=dry_run,
         tags=tags,
         reason=reason,
         forced=force,
+        automatic=automatic,
+        override=overridden,
+        gates=gates,
     )
-    if digest_text == view.current and not force:
+    if digest == view.current and not force:
         current = store.head_manifest(env.tag)
-        if current is not None and str(current.digest) == digest_text:
+        if current is not None and current.digest == digest:
             result.noop = True
             return result
     if dry_run:
         return result
 
-    def build(current: View) -> Record:
-        return Record(
-            seq=current.next_seq,
+    def build(latest: View) -> Record:
+        return new_record(
+            latest,
+            kind=Kind.ROLLBACK,
             environment=env.name,
-            kind="rollback",
-            digest=digest_text,
-            media_type=manifest.media_type,
-            size=len(manifest.raw),
-            current=digest_text,
-            current_seq=current.next_seq,
-            previous_digest=current.current,
-            previous_record=str(current.head.manifest) if current.head else None,
-            source={"environment": env.name, "seq": target_seq} if target_seq else None,
+            subject=manifest.descriptor,
+            provenance=ctx.provenance(),
+            source=Source(environment=env.name, seq=target_seq) if target_seq else None,
             tags=tags,
-            actor=actor(environ),
-            time=timestamp(),
             reason=reason,
             forced=force,
-            git=git_info(environ),
-            ci=ci_info(environ),
+            override=overridden,
+            gates=gates,
             timings=dict(timer.stages),
             details={**(details or {}), **({"automatic": True} if automatic else {})},
         )
 
-    with ThreadPoolExecutor(max_workers=max(jobs, 4), thread_name_prefix="hoist-tags") as pool:
-        move = TagMove(store, manifest, tags, pool, timer)
-        with timer.stage("ledger"):
-            appended = ledger.append(build, view=view, between=move)
-        finish(ledger, appended, move)
-    result.seq = appended.entry.record.seq
-    result.record = str(appended.entry.manifest)
-    result.timings = {**timer.stages, "total": timer.total}
+    publish = Publish(ledger, manifest, tags, jobs=ctx.jobs, timer=timer)
+    publish.start(build, view)
+    published = publish.finish()
+    result.seq = published.appended.entry.record.seq
+    result.record = published.appended.entry.manifest
+    result.follow_ups_failed = published.failed
+    result.timings = timer.summary()
     return result

@@ -3,94 +3,84 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import HoistError
-from hoist.promotion.config import Config, Environment
+from hoist.promotion.config import Environment
+from hoist.promotion.context import Context
 from hoist.promotion.ledger import Ledger
-from hoist.promotion.provenance import now, parse_time
-from hoist.promotion.rollback import previous_target
+from hoist.promotion.record import DeployOutcome
+from hoist.ref import Reference
 from hoist.store.base import Store
-from hoist.store.session import Session
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EnvironmentStatus:
     environment: str
-    reference: str
-    tag_digest: str | None
-    digest: str | None
+    reference: Reference
+    tag_digest: Digest | None
+    digest: Digest | None
     seq: int | None
     since: str | None
     age_seconds: float | None
     drift: bool
     rollback_ready: bool
-    rollback_to: str | None
+    rollback_to: Digest | None
     rollback_detail: str
-    deployed: str | None
+    deployed: Digest | None
     deployed_at: str | None
-    deploy_result: str | None
+    deploy_result: DeployOutcome | None
     records: int
     error: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
-
-def environment_status(store: Store, env: Environment, *, at: datetime | None = None) -> EnvironmentStatus:
-    """Three requests: the tag, the ledger head, and the rollback target's history tag."""
-    ledger = Ledger(store, env.name)
-    view = ledger.read()
+def environment_status(ctx: Context, store: Store, env: Environment) -> EnvironmentStatus:
+    """Three requests (the tag, the ledger head, the rollback target's history tag), at any ledger length."""
+    view = Ledger(store, env.name).read()
     tag = store.head_manifest(env.tag)
-    tag_digest = str(tag.digest) if tag is not None else None
+    tag_digest = tag.digest if tag is not None else None
     head = view.head
-    current_record = next(
-        (e.record for e in view.entries if e.record.seq == (head.record.current_seq if head else -1)), None
-    )
-    deploy = next((e.record for e in view.entries if e.record.kind == "deploy"), None)
-    has_promotions = any(e.record.kind in ("promote", "rollback") for e in view.entries)
-    since = current_record.time if current_record else None
-    moment = at or now()
+    current = view.current_entry
+    deploy = view.last_deploy()
+    promoted = view.has_promotions
+    since = current.record.time if current is not None else None
+    moment = current.record.moment if current is not None else None
     status = EnvironmentStatus(
         environment=env.name,
-        reference=str(env.image),
+        reference=env.image,
         tag_digest=tag_digest,
-        digest=view.current if has_promotions else tag_digest,
-        seq=head.record.current_seq if head and has_promotions else None,
+        digest=view.current if promoted else tag_digest,
+        seq=view.current_seq if promoted else None,
         since=since,
-        age_seconds=round((moment - parse_time(since)).total_seconds(), 1) if since else None,
-        drift=has_promotions and tag_digest != view.current,
+        age_seconds=round((ctx.now() - moment).total_seconds(), 1) if moment is not None else None,
+        drift=promoted and tag_digest != view.current,
         rollback_ready=False,
         rollback_to=None,
         rollback_detail="no earlier promotion",
-        deployed=deploy.digest if deploy else None,
-        deployed_at=deploy.time if deploy else None,
-        deploy_result=(deploy.deploy or {}).get("result") if deploy else None,
+        deployed=deploy.record.digest if deploy else None,
+        deployed_at=deploy.record.time if deploy else None,
+        deploy_result=deploy.record.outcome if deploy else None,
         records=head.record.seq if head else 0,
     )
-    target = previous_target(view.entries)
+    target = view.rollback_target
     if target is not None:
-        digest, seq = target
-        status.rollback_to = digest
-        record = next((e.record for e in view.entries if e.record.seq == seq), None)
-        history_tag = record.history_tag if record else None
-        found = store.head_manifest(history_tag or Digest.parse(digest))
-        if found is not None and str(found.digest) == digest:
+        status.rollback_to = target.digest
+        name = target.history_tag or str(target.digest)
+        found = store.head_manifest(target.history_tag or target.digest)
+        if found is not None and found.digest == target.digest:
             status.rollback_ready = True
-            status.rollback_detail = f"seq {seq} ({history_tag or digest})"
+            status.rollback_detail = f"seq {target.seq} ({name})"
         else:
-            status.rollback_detail = f"seq {seq}: {history_tag or digest} is gone (pruned?)"
+            status.rollback_detail = f"seq {target.seq}: {name} is gone (pruned?)"
     return status
 
 
-def status(config: Config, session: Session, names: list[str] | None = None) -> list[EnvironmentStatus]:
+def status(ctx: Context, names: list[str] | None = None) -> list[EnvironmentStatus]:
     out = []
-    for name in names or list(config.environments):
-        env = config.environment(name)
+    for name in names or list(ctx.config.environments):
+        env = ctx.environment(name)
         try:
-            out.append(environment_status(session.open(env.image), env))
+            out.append(environment_status(ctx, ctx.open(env.image), env))
         except HoistError as exc:
             if names:
                 raise
@@ -101,7 +91,7 @@ def status(config: Config, session: Session, names: list[str] | None = None) -> 
 def _failed(env: Environment, message: str) -> EnvironmentStatus:
     return EnvironmentStatus(
         environment=env.name,
-        reference=str(env.image),
+        reference=env.image,
         tag_digest=None,
         digest=None,
         seq=None,

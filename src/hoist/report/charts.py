@@ -56,12 +56,12 @@ class _TimeAxis:
 
 def _tooltip(event: Event) -> str:
     record = event.record
-    what = record.kind
+    what = str(record.kind)
     if event.result:
         what += f" ({event.result})"
     if event.automatic:
         what += " (automatic)"
-    lines = [f"#{record.seq} {what}", event.time.strftime("%Y-%m-%d %H:%M:%S UTC"), record.digest[:19] + "…"]
+    lines = [f"#{record.seq} {what}", event.time.strftime("%Y-%m-%d %H:%M:%S UTC"), str(record.digest)[:19] + "…"]
     if record.actor:
         lines.append(f"by {record.actor}")
     if record.reason:

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from hoist.promotion.record import KINDS, Record
+from hoist.promotion.record import Kind, Record
 
 CommitTime = Callable[[str], datetime | None]
 """The committer time of a commit from its sha; ``None`` when the sha is unknown."""
@@ -89,17 +89,6 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, _DIGITS)
-
-
-def parse_time(text: str) -> datetime | None:
-    """A record's RFC 3339 time (``…Z``), in UTC; ``None`` when it is missing or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -162,15 +151,15 @@ class Event:
     @property
     def result(self) -> str | None:
         """A deploy record's result: ``healthy``, ``failed`` or ``restored``."""
-        value = (self.record.deploy or {}).get("result")
-        return value if isinstance(value, str) else None
+        outcome = self.record.outcome
+        return str(outcome) if outcome is not None else None
 
     @property
     def automatic(self) -> bool:
         """A rollback ``hoist deploy`` made itself (marked in its details; older records by their reason)."""
         if self.kind != "rollback":
             return False
-        return bool(self.record.details.get("automatic")) or (self.record.reason or "").startswith(AUTOMATIC_REASON)
+        return self.record.automatic or (self.record.reason or "").startswith(AUTOMATIC_REASON)
 
     @property
     def failure(self) -> bool:
@@ -187,7 +176,7 @@ def events(records: Iterable[Record], window: Window) -> tuple[list[Event], int]
     inside: list[Event] = []
     untimed = 0
     for record in records:
-        moment = parse_time(record.time)
+        moment = record.moment
         if moment is None:
             untimed += 1
         elif moment in window:
@@ -413,7 +402,7 @@ class EnvironmentMetrics:
                 "read": self.read,
                 "untimed": self.untimed,
                 "in_window": len(self.events),
-                **{kind: sum(1 for e in self.events if e.kind == kind) for kind in KINDS},
+                **{kind: sum(1 for e in self.events if e.kind == kind) for kind in Kind},
             },
             "deployment_frequency": self.frequency.to_json(),
             "lead_time": self.lead_time.to_json(),

@@ -7,10 +7,9 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-from hoist.digest import Digest
+from hoist.clock import parse_time_or_none
 from hoist.promotion.ledger import Ledger
 from hoist.promotion.record import Record
-from hoist.report.metrics import parse_time
 
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
@@ -24,10 +23,10 @@ def records_since(ledger: Ledger, start: datetime) -> list[Record]:
     entries = list(ledger.read().entries)
     while entries:
         oldest = entries[-1].record
-        moment = parse_time(oldest.time)
+        moment = oldest.moment
         if oldest.previous_record is None or (moment is not None and moment < start):
             break
-        entry, window = ledger.entry(Digest.parse(oldest.previous_record))
+        entry, window = ledger.entry(oldest.previous_record)
         entries += [entry, *window]
     return [e.record for e in entries]
 
@@ -64,4 +63,4 @@ class GitCommitTimes:
             return None
         if done.returncode != 0:
             return None
-        return parse_time(done.stdout.strip())
+        return parse_time_or_none(done.stdout.strip())

@@ -3,8 +3,8 @@
 - :mod:`.project`: the images, branch, test command and hoist action the files are about;
 - :mod:`.config_file`: the ``hoist.toml`` template; :mod:`.github`: the workflow templates;
 - :mod:`.pins`: the third-party actions, pinned to release commits (and where each SHA came from);
-- :mod:`.files`: writing them (refusing to overwrite); :mod:`.action_entry`: what the composite action
-  (``action.yml`` at the repository root) runs.
+- :mod:`.files`: writing them (refusing to overwrite). What the composite action (``action.yml`` at the
+  repository root) runs is the command line's: :mod:`hoist.cli.action`.
 """
 
 from __future__ import annotations

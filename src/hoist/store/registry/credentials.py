@@ -53,8 +53,12 @@ class CredentialResolver:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     authfile: Path | None = None
     run_helper: HelperRunner | None = None
+    explicit: Mapping[str, Credentials] = field(default_factory=dict)
+    """Credentials given per registry host by the caller; they come before every file."""
 
     def lookup(self, registry: str, repository: str | None = None) -> Credentials | None:
+        if registry in self.explicit:
+            return self.explicit[registry]
         for path in self._auth_json_paths():
             found = _from_auth_json(path, registry, repository, self._helper)
             if found is not None:

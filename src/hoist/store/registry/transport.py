@@ -14,7 +14,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -56,6 +56,8 @@ class RegistryOptions:
     max_connections: int = 32
     chunk_size: int = 64 * 1024 * 1024
     jobs: int = 8
+    check: Callable[[], None] | None = None
+    """Called before every request and retry; raises to stop the command (a deadline, a cancellation)."""
 
     def is_insecure(self, host: str) -> bool:
         return host in self.insecure or split_host_port(host)[0] in self.insecure
@@ -229,6 +231,8 @@ class RegistryClient:
         attempt = 0
         started = time.monotonic()
         while True:
+            if self.options.check is not None:
+                self.options.check()
             try:
                 response = self._send(
                     method,

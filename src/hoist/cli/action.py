@@ -5,7 +5,7 @@ script. ``args`` is split the way a POSIX shell splits words, so quotes group wo
 (``--reason "bad deploy"``), but nothing is evaluated: no variables, globs, command substitution or
 redirections. hoist then writes its step outputs and summary as in any other step.
 
-    python -m hoist.workflows.action_entry
+    python -m hoist.cli.action
 """
 
 from __future__ import annotations

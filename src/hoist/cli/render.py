@@ -1,0 +1,182 @@
+"""The ``--json`` contract: every result of the public API as the JSON object the commands print.
+
+The library's results are typed values (digests, references, enums); turning them into JSON is the
+command line's business, and happens here only, so the shapes scripts depend on are in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hoist.digest import Digest
+from hoist.ref import LayoutRef, RegistryRef
+
+if TYPE_CHECKING:
+    from hoist.api import TagResult
+    from hoist.deploy.deploy import DeployResult
+    from hoist.deploy.release import ReleaseResult
+    from hoist.ops.copy import CopyResult
+    from hoist.ops.inspect import Inspection
+    from hoist.ops.verify import Verification
+    from hoist.promotion.audit import Audit
+    from hoist.promotion.promote import PromoteResult
+    from hoist.promotion.publish import FollowUp
+    from hoist.promotion.record import Entry
+    from hoist.promotion.rollback import RollbackResult
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values from typed ones: digests and references as text, dataclasses as objects."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Digest | RegistryRef | LayoutRef | Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return _composite(value)
+
+
+def _composite(value: Any) -> Any:
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):  # values with a stored form (records, gate results, health results)
+        return to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def follow_ups(failed: tuple[FollowUp, ...]) -> list[dict[str, str]]:
+    return [{"step": f.step, "error": f.error} for f in failed]
+
+
+def copy_result(result: CopyResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "source": str(result.source),
+        "digest": str(result.digest),
+        "media_type": result.media_type,
+        "destination": str(result.destination),
+        "destinations": [str(d) for d in result.destinations],
+        "tags": list(result.tags),
+        "mode": str(result.mode),
+        "dry_run": result.dry_run,
+        "blobs": {"mounted": result.blobs_mounted, "streamed": result.blobs_streamed, "skipped": result.blobs_skipped},
+        "bytes_moved": result.bytes_moved,
+        "manifests_written": result.manifests_written,
+        "seconds": round(result.seconds, 3),
+        "requests": result.requests,
+        "auth_requests": result.auth_requests,
+    }
+    if result.dry_run and result.plan is not None:
+        out["plan"] = result.plan.to_json()
+    if result.evidence is not None:
+        out["evidence"] = result.evidence.to_json()
+    return out
+
+
+def tag_result(result: TagResult) -> dict[str, Any]:
+    return {
+        "reference": str(result.reference),
+        "digest": str(result.digest),
+        "tags": list(result.tags),
+        "requests": result.requests,
+        "auth_requests": result.auth_requests,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def inspection(result: Inspection) -> dict[str, Any]:
+    return {
+        "reference": str(result.reference),
+        "digest": str(result.digest),
+        "media_type": result.media_type,
+        "manifest_size": result.manifest_size,
+        "total_size": result.total_size,
+        "artifact_type": result.artifact_type,
+        "subject": jsonable(result.subject),
+        "annotations": result.annotations,
+        "platforms": result.platforms,
+        "images": [{k: v for k, v in jsonable(i).items() if v is not None} for i in result.images],
+    }
+
+
+def verification(result: Verification) -> dict[str, Any]:
+    return {
+        "reference": str(result.reference),
+        "digest": str(result.digest),
+        "ok": result.ok,
+        "deep": result.deep,
+        "manifests": result.manifests,
+        "blobs": result.blobs,
+        "bytes_hashed": result.bytes_hashed,
+        "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks],
+    }
+
+
+def promotion(result: PromoteResult) -> dict[str, Any]:
+    return {
+        "environment": result.environment,
+        "source": str(result.source),
+        "reference": str(result.reference),
+        "digest": str(result.digest),
+        "previous_digest": jsonable(result.previous_digest),
+        "noop": result.noop,
+        "dry_run": result.dry_run,
+        "seq": result.seq,
+        "tags": list(result.tags),
+        "history_tag": result.history_tag,
+        "record": jsonable(result.record),
+        "forced": result.forced,
+        "override": jsonable(result.override),
+        "reason": result.reason,
+        "gates": [g.to_json() for g in result.gates],
+        "copy": copy_result(result.copy) if result.copy else None,
+        "evidence": result.evidence.to_json() if result.evidence else None,
+        "signature": result.signature,
+        "follow_ups_failed": follow_ups(result.follow_ups_failed),
+        "timings": result.timings,
+    }
+
+
+def rollback(result: RollbackResult) -> dict[str, Any]:
+    out = jsonable(result)
+    out["follow_ups_failed"] = follow_ups(result.follow_ups_failed)
+    return dict(out)
+
+
+def deployment(result: DeployResult) -> dict[str, Any]:
+    out = jsonable(result)
+    out["health"] = result.health.to_json() if result.health else None
+    out["follow_ups_failed"] = follow_ups(result.follow_ups_failed)
+    return dict(out)
+
+
+def release(result: ReleaseResult) -> dict[str, Any]:
+    return {
+        "promotion": promotion(result.promotion),
+        "deploy": deployment(result.deployment) if result.deployment else None,
+        "stages": result.stages,
+    }
+
+
+def entry(item: Entry) -> dict[str, Any]:
+    return {**item.record.to_json(), "record": str(item.manifest)}
+
+
+def audit(result: Audit) -> dict[str, Any]:
+    return dict(result.to_json())
+
+
+def value(result: Any) -> Any:
+    """Any other result, field by field."""
+    return jsonable(result)

@@ -1,0 +1,125 @@
+"""How a ledger record is stored: a small OCI artifact in the environment's repository.
+
+The artifact is an OCI manifest (``artifactType`` :data:`~hoist.manifest.LEDGER_RECORD_TYPE`, the empty
+config and layer) whose ``subject`` is the image the record is about and whose annotations carry:
+
+* the record itself, as canonical JSON;
+* the *window*: copies of the records right before it (newest first), so one GET shows recent history;
+* the *pinned* records: older records the head must keep in reach whatever happened since (the record
+  that set the current digest, the last deploy and the last healthy deploy, the records of the rollback
+  stack), so status, rollback and gates cost the same at ten records and at ten thousand.
+
+Each record names the digest of the previous record's manifest: the records form a hash chain, and
+editing or removing one breaks it. In a referrers index a record is listed with a few small annotations
+(:func:`record_descriptor`), never with its window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hoist.digest import Digest
+from hoist.errors import IntegrityError
+from hoist.manifest import EMPTY_DESCRIPTOR, LEDGER_RECORD_TYPE, OCI_MANIFEST, Descriptor, Manifest
+from hoist.promotion.record import Entry, Record
+
+ANNOTATION_RECORD = "dev.hoist.ledger.record"
+ANNOTATION_WINDOW = "dev.hoist.ledger.window"
+ANNOTATION_PINNED = "dev.hoist.ledger.pinned"
+ANNOTATION_ENV = "dev.hoist.ledger.environment"
+ANNOTATION_SEQ = "dev.hoist.ledger.seq"
+ANNOTATION_KIND = "dev.hoist.ledger.kind"
+ANNOTATION_OUTCOME = "dev.hoist.ledger.outcome"
+ANNOTATION_CREATED = "org.opencontainers.image.created"
+
+_INDEX_ANNOTATIONS = (ANNOTATION_CREATED, ANNOTATION_ENV, ANNOTATION_SEQ, ANNOTATION_KIND, ANNOTATION_OUTCOME)
+
+
+def _entries_json(entries: Sequence[Entry]) -> str:
+    return json.dumps(
+        [{"manifest": str(e.manifest), "record": e.record.to_json()} for e in entries],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def record_manifest(record: Record, window: Sequence[Entry], pinned: Sequence[Entry] = ()) -> Manifest:
+    """The manifest bytes for ``record`` carrying ``window`` (the records before it, newest first) and
+    ``pinned`` (older records kept in reach)."""
+    annotations = {
+        ANNOTATION_CREATED: record.time,
+        ANNOTATION_ENV: record.environment,
+        ANNOTATION_SEQ: str(record.seq),
+        ANNOTATION_KIND: str(record.kind),
+        ANNOTATION_RECORD: record.canonical(),
+        ANNOTATION_WINDOW: _entries_json(window),
+    }
+    if record.outcome is not None:
+        annotations[ANNOTATION_OUTCOME] = str(record.outcome)
+    if pinned:
+        annotations[ANNOTATION_PINNED] = _entries_json(pinned)
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": LEDGER_RECORD_TYPE,
+        "config": EMPTY_DESCRIPTOR.to_json(),
+        "layers": [EMPTY_DESCRIPTOR.to_json()],
+        "subject": {"mediaType": record.media_type, "digest": str(record.digest), "size": record.size},
+        "annotations": annotations,
+    }
+    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return Manifest(raw, OCI_MANIFEST, Digest.of(raw))
+
+
+def _parse_entries(text: str) -> list[Entry]:
+    items: list[dict[str, Any]] = json.loads(text)
+    return [Entry(Digest.parse(item["manifest"]), Record.from_json(item["record"])) for item in items]
+
+
+def parse_record_manifest(manifest: Manifest) -> tuple[Record, list[Entry], list[Entry]]:
+    """The record a ledger manifest holds, its window and its pinned records; anything inconsistent is
+    an integrity error."""
+    what = f"ledger record {manifest.digest}"
+    try:
+        doc = json.loads(manifest.raw)
+        annotations = doc["annotations"]
+        record = Record.from_json(json.loads(annotations[ANNOTATION_RECORD]))
+        window = _parse_entries(annotations.get(ANNOTATION_WINDOW, "[]"))
+        pinned = _parse_entries(annotations.get(ANNOTATION_PINNED, "[]"))
+        subject = doc["subject"]["digest"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"{what} is not a hoist ledger record: {exc}") from exc
+    if doc.get("artifactType") != LEDGER_RECORD_TYPE:
+        raise IntegrityError(f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record")
+    if subject != str(record.digest) or annotations.get(ANNOTATION_SEQ) != str(record.seq):
+        raise IntegrityError(f"{what}: its annotations disagree with the record it holds")
+    return record, window, pinned
+
+
+def record_descriptor(manifest: Manifest, record: Record) -> Descriptor:
+    """How a record is listed in a referrers index: what a reader needs to find it, never its window."""
+    annotations = {ANNOTATION_CREATED: record.time, ANNOTATION_ENV: record.environment}
+    annotations[ANNOTATION_SEQ] = str(record.seq)
+    annotations[ANNOTATION_KIND] = str(record.kind)
+    if record.outcome is not None:
+        annotations[ANNOTATION_OUTCOME] = str(record.outcome)
+    return Descriptor(
+        manifest.media_type,
+        manifest.digest,
+        len(manifest.raw),
+        artifact_type=LEDGER_RECORD_TYPE,
+        annotations={k: annotations[k] for k in _INDEX_ANNOTATIONS if k in annotations},
+    )
+
+
+def slim_descriptor(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry of a referrers index as :func:`record_descriptor` lists it (older hoist versions
+    listed the whole window)."""
+    annotations = entry.get("annotations")
+    if not isinstance(annotations, dict):
+        return entry
+    kept = {k: v for k, v in annotations.items() if k in _INDEX_ANNOTATIONS}
+    return {**entry, "annotations": kept} if kept != annotations else entry

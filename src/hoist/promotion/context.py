@@ -1,0 +1,76 @@
+"""What the core needs to carry out a rule-bound operation: the configuration, the stores, the caller's
+environment (actor, git, CI), the clock, where key passwords come from, and progress observers.
+
+One :class:`Context` serves every step of a promotion, rollback, deploy or release, so each step reads
+the same rules from the same place; the public :class:`hoist.Project` builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hoist.clock import Clock, format_time, system_clock
+from hoist.promotion.config import Config, Environment
+from hoist.promotion.provenance import actor, ci_info, git_info
+from hoist.promotion.record import Provenance
+from hoist.ref import Reference
+from hoist.secret import Secret
+from hoist.store.base import Store
+from hoist.store.session import Session
+
+if TYPE_CHECKING:
+    from hoist.evidence.keys import PrivateKey, PublicKey
+    from hoist.ops.copy import CopyObserver
+
+PasswordPrompt = Callable[[str], str]
+"""Asks for a key's password (like ``getpass.getpass``) when no environment variable holds one."""
+
+
+@dataclass
+class Context:
+    config: Config
+    session: Session
+    environ: Mapping[str, str]
+    clock: Clock = system_clock
+    jobs: int = 8
+    observer: CopyObserver | None = None
+    prompt: PasswordPrompt | None = None
+    _keys: dict[Path, PrivateKey] = field(default_factory=dict)
+
+    def environment(self, name: str) -> Environment:
+        return self.config.environment(name)
+
+    def open(self, ref: Reference, *, push: bool = False) -> Store:
+        return self.session.open(ref, push=push)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def provenance(self) -> Provenance:
+        """Who is acting, now, from which commit and CI run."""
+        environ = self.environ
+        return Provenance(
+            actor=actor(environ), time=format_time(self.now()), git=git_info(environ), ci=ci_info(environ)
+        )
+
+    def private_key(self, path: Path) -> PrivateKey:
+        """A signing key; its password from ``HOIST_KEY_PASSWORD``/``COSIGN_PASSWORD``, else the prompt."""
+        from hoist.evidence.keys import load_private_key, password_for
+
+        if path not in self._keys:
+            prompt = self.prompt
+
+            def password() -> Secret:
+                return password_for(path, environ=self.environ, interactive=prompt is not None, prompt=prompt)
+
+            self._keys[path] = load_private_key(path, password=password)
+        return self._keys[path]
+
+    def public_keys(self, paths: tuple[Path, ...]) -> list[PublicKey]:
+        from hoist.evidence.keys import load_public_key
+
+        return [load_public_key(path) for path in paths]
