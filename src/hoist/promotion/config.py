@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoist.errors import ConfigError, HoistError
+from hoist.notify import NotifyConfig, parse_notify
+from hoist.promotion.gitops_config import GitopsConfig, parse_gitops
 from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
 from hoist.ref import Reference, parse_reference
@@ -58,6 +60,7 @@ class DeployConfig:
     timeout: float = 600.0
     stop_timeout: float = 10.0
     workdir: Path | None = None
+    gitops: GitopsConfig | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +103,7 @@ class Config:
     environments: dict[str, Environment]
     insecure: frozenset[str] = frozenset()
     ca_file: Path | None = None
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def environment(self, name: str) -> Environment:
         env = self.environments.get(name)
@@ -128,7 +132,7 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     top = Table(path, "", data)
-    top.check_keys(["environments", "settings"])
+    top.check_keys(["environments", "settings", "notify"])
     base = path.parent
     settings = top.table("settings")
     insecure: frozenset[str] = frozenset()
@@ -151,7 +155,8 @@ def load_config(path: Path) -> Config:
         raise top.fail("environments", "define at least one [environments.NAME] table")
     for env in environments.values():
         _check_links(env, environments, envs_table)
-    return Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file)
+    notify = parse_notify(top.table("notify"), environments=environments)
+    return Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file, notify=notify)
 
 
 def _relative(base: Path, text: str) -> Path:
@@ -270,7 +275,9 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
             timeout=table.duration("timeout", default=600.0) or 600.0,
             workdir=_relative(base, workdir) if workdir else base,
         )
-    raise table.fail("target", 'expected "docker" or "command"')
+    if target == "gitops":
+        return DeployConfig(target=target, gitops=parse_gitops(table))
+    raise table.fail("target", 'expected "docker", "command" or "gitops"')
 
 
 def _health(table: Table | None) -> HealthConfig | None:
