@@ -211,7 +211,12 @@ git -c user.name=Other -c user.email=other@example.com commit --quiet -am "someo
 git push --quiet origin HEAD:main
 """)
     hook.chmod(0o755)
-    racing = {**environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
+    racing = {
+        **environ,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.hooksPath",
+        "GIT_CONFIG_VALUE_0": str(hooks),
+    }
 
     deployed = target(env=racing).deploy(f"{IMAGE}@{D[1]}", D[1], previous=None)
     assert marker.exists() and deployed.details["attempts"] == 2
@@ -228,9 +233,7 @@ git push --quiet origin HEAD:main
     assert remote.log()[0].subject == "someone else's change"
 
 
-def test_concurrent_deploys_on_one_branch_all_land_in_order(
-    target: Factory, remote: Remote, tmp_path: Path
-) -> None:
+def test_concurrent_deploys_on_one_branch_all_land_in_order(target: Factory, remote: Remote, tmp_path: Path) -> None:
     """Two deployers (production and staging) push to one branch at the same moment, four times each.
     The remote's pre-receive hook holds every push for a moment so that they overlap."""
     remote.hook("pre-receive", "#!/bin/sh\ncat >/dev/null\nsleep 0.3\n")
@@ -382,9 +385,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     ]
     for error, message, make in cases:
         with pytest.raises(error, match=message) as caught:
-            made = make()
-            assert isinstance(made, GitopsTarget)
-            made.deploy(f"{IMAGE}@{D[1]}", D[1], previous=None)
+            deploy_with(make)
         assert "\n" not in str(caught.value), caught.value
     assert remote.tip() == tip
 
@@ -392,6 +393,12 @@ def test_bad_input_is_one_line_and_changes_nothing(
     with pytest.raises(OperationError, match=r"refused the push: .*pre-receive hook declined.*protection rules"):
         target().deploy(f"{IMAGE}@{D[1]}", D[1], previous=None)
     assert remote.tip() == tip
+
+
+def deploy_with(make: Callable[[], object]) -> None:
+    made = make()
+    assert isinstance(made, GitopsTarget)
+    made.deploy(f"{IMAGE}@{D[1]}", D[1], previous=None)
 
 
 def test_credentials_in_the_repository_url_never_show(target: Factory) -> None:

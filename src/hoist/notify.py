@@ -1,17 +1,11 @@
 """Notifications: tell chat and other systems when an environment moves, in parallel, never failing the caller.
 
-::
+The webhooks come from hoist.toml's ``[notify]`` table (:mod:`hoist.promotion.notify_config`). The core
+calls :func:`notify` once per event::
 
-    [[notify.webhooks]]
-    url_env = "SLACK_WEBHOOK_URL"        # or url = "https://…"; a Slack URL is a secret: keep it out of the file
-    format = "slack"                     # {"text": …, "blocks": […]}
-    events = ["promote", "rollback", "deploy-failed", "freeze"]
-
-    [[notify.webhooks]]
-    url = "https://ops.example.com/hoist"
-    format = "json"                      # the event as JSON, signed when secret_env is set
-    secret_env = "HOIST_WEBHOOK_SECRET"  # HMAC-SHA256 key, read from the environment, never from the file
-    environments = ["production"]
+    deliveries = notify(config.notify, Event(kind="promote", environment="production", digest=..., seq=42))
+    for failed in (d for d in deliveries if not d.ok):
+        warn(failed.describe())      # the CLI prints these; nothing here raises
 
 A signed body carries ``X-Hoist-Signature-256: sha256=<hex HMAC-SHA256 of the body>`` (GitHub's webhook
 convention); the body holds a ``timestamp`` and a unique ``id`` so a receiver can refuse replays.
@@ -19,7 +13,8 @@ convention); the body holds a ``timestamp`` and a unique ``id`` so a receiver ca
 warning for the caller to print, not a failed promotion. Messages name a webhook by its ``name`` or its
 URL's host, never by its path or query (Slack puts the token there).
 
-This module imports only ``hoist.errors`` and ``hoist.secret`` at run time, so every layer may call it.
+At run time this module imports only the notify config, ``hoist.secret`` and the standard library (httpx
+when something is sent), so the promotion and deploy layers may call it without an import cycle.
 """
 
 from __future__ import annotations
@@ -28,54 +23,24 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from hoist import __version__
+from hoist.promotion.notify_config import EventKind, NotifyConfig, Webhook
 from hoist.secret import Secret, redact
 
 if TYPE_CHECKING:
     import httpx
 
-    from hoist.promotion.schema import Table
+__all__ = ["SIGNATURE_HEADER", "Delivery", "Event", "EventKind", "NotifyConfig", "Webhook", "notify", "sign"]
 
-EventKind = Literal["promote", "rollback", "deploy", "deploy-failed", "freeze", "unfreeze"]
-EVENT_KINDS: tuple[EventKind, ...] = ("promote", "rollback", "deploy", "deploy-failed", "freeze", "unfreeze")
-DEFAULT_EVENTS: tuple[EventKind, ...] = ("promote", "rollback", "deploy-failed", "freeze", "unfreeze")
 SIGNATURE_HEADER = "X-Hoist-Signature-256"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RETRY_DELAY = 0.5
-
-
-@dataclass(frozen=True, kw_only=True)
-class Webhook:
-    name: str
-    """How messages name it: the ``name`` key, else the URL's host (never its path or query)."""
-    url: str | None = None
-    url_env: str | None = None
-    format: Literal["slack", "json"] = "json"
-    secret_env: str | None = None
-    events: tuple[EventKind, ...] = DEFAULT_EVENTS
-    environments: tuple[str, ...] = ()
-    """Only these environments' events (empty: every environment)."""
-
-    def wants(self, event: Event) -> bool:
-        return event.kind in self.events and (not self.environments or event.environment in self.environments)
-
-
-@dataclass(frozen=True, kw_only=True)
-class NotifyConfig:
-    webhooks: tuple[Webhook, ...] = ()
-    timeout: float = 5.0
-    """Seconds for each request (connecting takes at most 3 of them)."""
-    retries: int = 1
-    """Further tries after a network error, a 429 or a 5xx answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,7 +121,7 @@ def notify(
     transport: httpx.BaseTransport | None = None,
 ) -> list[Delivery]:
     """Send ``event`` to every webhook that wants it, in parallel; one Delivery each, never an exception."""
-    hooks = [hook for hook in config.webhooks if hook.wants(event)]
+    hooks = [hook for hook in config.webhooks if hook.wants(event.kind, event.environment)]
     if not hooks:
         return []
     from concurrent.futures import ThreadPoolExecutor
@@ -245,7 +210,7 @@ def render(
     stamp = int(time.time() if now is None else now)
     delivery = str(uuid.uuid4())
     data = slack_message(event) if hook.format == "slack" else json_message(event, stamp=stamp, delivery=delivery)
-    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(data, separators=(",", ":"), sort_keys=True, default=str).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"hoist/{__version__}",
@@ -322,60 +287,3 @@ def _short(digest: str | None) -> str:
 def _escape(text: str) -> str:
     """Slack's mrkdwn control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-# --- hoist.toml ------------------------------------------------------------------------------------
-
-
-def parse_notify(table: Table | None, *, environments: Mapping[str, object] | None = None) -> NotifyConfig:
-    """The ``[notify]`` table (see the module docstring)."""
-    if table is None:
-        return NotifyConfig()
-    table.check_keys(["webhooks", "timeout", "retries"])
-    items = table.data.get("webhooks", [])
-    if not isinstance(items, list):
-        raise table.fail("webhooks", "expected a list of tables: [[notify.webhooks]]")
-    hooks = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise table.fail(f"webhooks[{index}]", "expected a table with url or url_env")
-        hooks.append(_webhook(type(table)(table.file, f"{table.path}.webhooks[{index}]", item), environments))
-    return NotifyConfig(
-        webhooks=tuple(hooks),
-        timeout=table.duration("timeout", default=5.0) or 5.0,
-        retries=table.integer("retries", default=1),
-    )
-
-
-def _webhook(table: Table, environments: Mapping[str, object] | None) -> Webhook:
-    table.check_keys(["name", "url", "url_env", "format", "secret_env", "events", "environments"])
-    url, url_env = table.string("url"), table.string("url_env")
-    if (url is None) == (url_env is None):
-        raise table.fail(None, "give either url or url_env (the name of a variable holding the URL)")
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise table.fail("url", "expected an http:// or https:// URL")
-    for key in ("url_env", "secret_env"):
-        value = table.string(key)
-        if value is not None and not _ENV_NAME.match(value):
-            raise table.fail(key, "expected an environment variable name, such as HOIST_WEBHOOK_SECRET")
-    form = table.string("format", default="json")
-    if form not in ("slack", "json"):
-        raise table.fail("format", 'expected "slack" or "json"')
-    events = table.strings("events") if table.has("events") else list(DEFAULT_EVENTS)
-    for index, kind in enumerate(events):
-        if kind not in EVENT_KINDS:
-            raise table.fail(f"events[{index}]", f"unknown event {kind!r} (expected one of: {', '.join(EVENT_KINDS)})")
-    names = table.strings("environments")
-    for index, name in enumerate(names):
-        if environments is not None and name not in environments:
-            raise table.fail(f"environments[{index}]", f"no environment named {name!r}")
-    host = urlsplit(url).hostname if url else None
-    return Webhook(
-        name=table.string("name") or host or f"${url_env}",
-        url=url,
-        url_env=url_env,
-        format="slack" if form == "slack" else "json",
-        secret_env=table.string("secret_env"),
-        events=tuple(k for k in EVENT_KINDS if k in events),
-        environments=tuple(names),
-    )

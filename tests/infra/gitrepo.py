@@ -14,9 +14,7 @@ AUTHOR = ["-c", "user.name=Repo Owner", "-c", "user.email=owner@example.com", "-
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        ["git", *AUTHOR, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = subprocess.run(["git", *AUTHOR, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
     if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
     return done
@@ -57,7 +55,11 @@ class Remote:
         """Newest first."""
         sep, end = "\x1f", "\x1e"
         out = git(
-            "--git-dir", str(self.bare), "log", f"--format=%H{sep}%s{sep}%b{sep}%an <%ae>{sep}%P{end}", ref or self.branch
+            "--git-dir",
+            str(self.bare),
+            "log",
+            f"--format=%H{sep}%s{sep}%b{sep}%an <%ae>{sep}%P{end}",
+            ref or self.branch,
         ).stdout
         commits = []
         for record in out.split(end):

@@ -81,7 +81,12 @@ def test_kustomize_adds_the_digest_to_the_matching_entry_only() -> None:
 def test_kustomize_by_entry_name_and_newname_follows_the_promoted_repository() -> None:
     out = edit(KUSTOMIZATION, "kustomize:redis", repository="registry.example/mirror/redis")
     data = yaml.safe_load(out)
-    assert data["images"][0] == {"name": "redis", "newTag": "7.2", "newName": "registry.example/mirror/redis", "digest": D1}
+    assert data["images"][0] == {
+        "name": "redis",
+        "newTag": "7.2",
+        "newName": "registry.example/mirror/redis",
+        "digest": D1,
+    }
     assert data["images"][1] == yaml.safe_load(KUSTOMIZATION)["images"][1]
     assert out.startswith("# Production overlay")
 

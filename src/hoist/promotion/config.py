@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoist.errors import ConfigError, HoistError
-from hoist.notify import NotifyConfig, parse_notify
 from hoist.promotion.gitops_config import GitopsConfig, parse_gitops
+from hoist.promotion.notify_config import NotifyConfig, parse_notify
 from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
 from hoist.ref import Reference, parse_reference
