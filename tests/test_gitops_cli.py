@@ -193,3 +193,13 @@ def test_bad_gitops_config_is_a_one_line_error(hoist: Hoist, setup: Setup) -> No
     result = setup.hoist(hoist, "deploy", "production")
     assert result.code == 2 and "has no file apps/missing.yaml" in result.err, result
     assert setup.remote.tip() == tip
+
+
+def test_release_clones_while_promoting_and_commits_the_promoted_digest(hoist: Hoist, setup: Setup) -> None:
+    hoist.ok("copy", f"oci:{setup.layout}:B", f"{setup.repo}:staging")
+    result = setup.hoist(hoist, "release", "staging", "production", "--reason", "ship B", "--json")
+    assert result.code == 0, result
+    digest = setup.images["B"].digest
+    assert result.json["promotion"]["digest"] == digest and result.json["deploy"]["healthy"]
+    assert setup.cluster.image() == f"{setup.repo}@{digest}"
+    assert setup.remote.log()[0].subject == f"production: deploy sha256:{digest[7:19]}"
