@@ -288,3 +288,23 @@ def test_bad_notify_tables(tmp_path: Path, extra: str, message: str) -> None:
     path.write_text(CONFIG.format(extra=extra))
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_the_documented_receiver_accepts_a_delivery_once_and_refuses_tampering(serve) -> None:  # type: ignore[no-untyped-def]
+    """Runs the verification code from docs/gitops.md on a real delivery."""
+    docs = (Path(__file__).parent.parent / "docs" / "gitops.md").read_text()
+    code = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    verify = namespace["verify"]
+    server = serve()
+    config = NotifyConfig(webhooks=(hook(server.url, secret_env="HOIST_WEBHOOK_SECRET"),))
+    notify(config, event(), environ={"HOIST_WEBHOOK_SECRET": SECRET})
+    (got,) = server.received
+    signature = got.headers["X-Hoist-Signature-256"]
+    seen: set[str] = set()
+    assert verify(got.body, signature, SECRET, seen)["digest"] == DIGEST  # type: ignore[operator]
+    with pytest.raises(PermissionError, match="replay"):
+        verify(got.body, signature, SECRET, seen)  # type: ignore[operator]
+    with pytest.raises(PermissionError, match="bad signature"):
+        verify(got.body.replace(b"alice", b"mallory"), signature, SECRET, set())  # type: ignore[operator]
