@@ -305,7 +305,7 @@ def test_branch_mode_pushes_a_branch_whose_diff_is_the_change(target: Factory, r
     deployed = deployer.deploy(f"{IMAGE}@{D[4]}", D[4], previous=None)
     branch = f"hoist/production/{'4' * 12}"
     assert deployed.details["branch"] == branch
-    assert outputs(deployed) == {"gitops_branch": branch, "gitops_commit": remote.tip(branch)}
+    assert outputs(deployed.details) == {"gitops_branch": branch, "gitops_commit": remote.tip(branch)}
     assert remote.tip() == base  # main is untouched until the pull request merges
     assert sorted(remote.branches()) == sorted(["main", branch])
     diff = remote.diff("main", branch)

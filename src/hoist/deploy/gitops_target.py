@@ -285,9 +285,8 @@ def _reason(stdout: str, stderr: str) -> str:
     return last_words(stderr)
 
 
-def outputs(deployed: Deployed) -> dict[str, str]:
-    """Step outputs for GitHub Actions: the commit, and the branch to open a pull request from."""
-    details = deployed.details
+def outputs(details: Mapping[str, Any]) -> dict[str, str]:
+    """Step outputs for GitHub Actions from a deploy's details: the commit, and the branch for a pull request."""
     if details.get("mode") == "branch":
         return {"gitops_branch": str(details.get("branch") or ""), "gitops_commit": str(details.get("commit") or "")}
     if "commit" in details:
