@@ -20,8 +20,8 @@ from click.testing import CliRunner, Result
 
 from hoist.cli.context import STATE
 from hoist.cli.report import command as report_command
-from hoist.promotion.ledger import Ledger, View
 from hoist.digest import Digest
+from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Record
 from hoist.report.html import shown
 from hoist.report.metrics import Window, measure, percentile

@@ -54,6 +54,10 @@ def open_target(ctx: Context, env: Environment) -> Target:
         from hoist.deploy.command_target import CommandTarget
 
         return CommandTarget(deploy, environment=env.name, environ=ctx.environ)
+    if deploy.target == "gitops":
+        from hoist.deploy.gitops_target import GitopsTarget
+
+        return GitopsTarget(deploy, environment=env.name, image_name=env.image.name, environ=ctx.environ)
     if not isinstance(env.image, RegistryRef):
         raise InputError(f"{env.name}: a container engine pulls from a registry, not from {env.image}")
     from hoist.deploy.docker_target import DockerTarget

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hoist.errors import ConfigError, HoistError, Remedy
+from hoist.promotion.gitops_config import GitopsConfig, parse_gitops
+from hoist.promotion.notify_config import NotifyConfig, parse_notify
 from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
 from hoist.ref import Reference, parse_reference
@@ -60,6 +62,7 @@ class DeployConfig:
     timeout: float = 600.0
     stop_timeout: float = 10.0
     workdir: Path | None = None
+    gitops: GitopsConfig | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +105,7 @@ class Config:
     environments: dict[str, Environment]
     insecure: frozenset[str] = frozenset()
     ca_file: Path | None = None
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def environment(self, name: str) -> Environment:
         env = self.environments.get(name)
@@ -139,7 +143,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     """A configuration from the parsed TOML document ``data``; relative paths in it are relative to
     ``path``'s directory, and errors name ``path``."""
     top = Table(path, "", dict(data))
-    top.check_keys(["environments", "settings"])
+    top.check_keys(["environments", "settings", "notify"])
     base = path.parent
     settings = top.table("settings")
     insecure: frozenset[str] = frozenset()
@@ -162,7 +166,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         raise top.fail("environments", "define at least one [environments.NAME] table")
     for env in environments.values():
         _check_links(env, environments, envs_table)
-    return Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file)
+    notify = parse_notify(top.table("notify"), environments=environments)
+    return Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file, notify=notify)
 
 
 def _relative(base: Path, text: str) -> Path:
@@ -281,7 +286,9 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
             timeout=table.duration("timeout", default=600.0) or 600.0,
             workdir=_relative(base, workdir) if workdir else base,
         )
-    raise table.fail("target", 'expected "docker" or "command"')
+    if target == "gitops":
+        return DeployConfig(target=target, gitops=parse_gitops(table))
+    raise table.fail("target", 'expected "docker", "command" or "gitops"')
 
 
 def _health(table: Table | None) -> HealthConfig | None:
