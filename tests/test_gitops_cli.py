@@ -4,6 +4,7 @@ on every health request (as Argo CD would, with no sync delay) and answers 500 f
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tarfile
 import tempfile
@@ -23,6 +24,7 @@ from tests.infra.kubectl import debian_kubectl, kustomize
 from tests.infra.registry import RunningRegistry
 from tests.infra.skopeo import skopeo_digest
 from tests.support import Hoist, HoistResult
+from tests.test_gitops import trailers
 
 FILE = "apps/dotca/production/kustomization.yaml"
 DEPLOYMENT = """\
@@ -159,8 +161,9 @@ def test_hoist_deploy_commits_the_digest_and_rolls_back_by_commit(hoist: Hoist, 
     assert failed.code == 4, failed
     assert "rolled back" in failed.err and digest["A"] in failed.err.strip().splitlines()[-1]
     log = setup.remote.log()
-    assert log[0].subject == f"production: roll back to sha256:{digest['A'][7:19]}"
-    assert log[1].subject == f"production: deploy sha256:{digest['B'][7:19]}"
+    # each commit names the ledger record that promoted its digest (A: seq 1; B: seq 3, after A's deploy)
+    assert log[0].subject == f"production: roll back to sha256:{digest['A'][7:19]} (seq 1)"
+    assert log[1].subject == f"production: deploy sha256:{digest['B'][7:19]} (seq 3)"
     assert setup.cluster.image() == f"{setup.repo}@{digest['A']}"
     assert skopeo_digest(f"docker://{setup.repo}:main", tls_verify=False) == digest["A"]
     kinds = [
@@ -202,4 +205,74 @@ def test_release_clones_while_promoting_and_commits_the_promoted_digest(hoist: H
     digest = setup.images["B"].digest
     assert result.json["promotion"]["digest"] == digest and result.json["deploy"]["healthy"]
     assert setup.cluster.image() == f"{setup.repo}@{digest}"
-    assert setup.remote.log()[0].subject == f"production: deploy sha256:{digest[7:19]}"
+    commit = setup.remote.log()[0]
+    assert commit.subject.startswith(f"production: deploy sha256:{digest[7:19]} (seq ")
+    # the commit names the ledger record that promoted the digest, and why
+    seq = setup.hoist(hoist, "history", "production", "--json").json[-1]["seq"]
+    assert trailers(commit.body)["Hoist-Seq"] == str(seq) == str(result.json["promotion"]["seq"])
+    assert "ship B" in commit.body
+    # status reads what the repository holds (what Argo CD or Flux applies), independently of the ledger
+    status = setup.hoist(hoist, "status", "production", "--json").json[0]
+    assert status["target_digest"] == digest and setup.remote.tip() in status["target_detail"]
+
+
+def test_webhooks_hear_of_promotions_failed_deploys_and_rollbacks(
+    hoist: Hoist, setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["event"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    down = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    dead_port = down.server_address[1]
+    down.server_close()  # nothing listens there
+    setup.config.write_text(
+        setup.config.read_text()
+        + f"""
+[notify]
+timeout = "1s"
+retries = 0
+
+[[notify.webhooks]]
+name = "ops"
+url = "http://127.0.0.1:{server.server_address[1]}/hoist"
+format = "json"
+events = ["promote", "rollback", "deploy-failed"]
+
+[[notify.webhooks]]
+name = "dead"
+url = "http://127.0.0.1:{dead_port}/hoist"
+format = "json"
+"""
+    )
+    try:
+        digest = {name: info.digest for name, info in setup.images.items()}
+        setup.ship(hoist, "A")
+        assert setup.hoist(hoist, "deploy", "production").code == 0
+        setup.ship(hoist, "B")
+        setup.cluster.bad.add(digest["B"])
+        failed = setup.hoist(hoist, "deploy", "production")
+        assert failed.code == 4, failed
+        assert "warning: webhook dead" in failed.err  # reported, and the exit status is the deploy's own
+    finally:
+        server.shutdown()
+        server.server_close()
+    kinds = [(event["kind"], event["digest"]) for event in received]
+    assert kinds == [
+        ("promote", digest["A"]),
+        ("promote", digest["B"]),
+        ("rollback", digest["A"]),
+        ("deploy-failed", digest["B"]),
+    ], kinds
+    rollback = received[2]
+    assert rollback["automatic"] is True and rollback["previous_digest"] == digest["B"]
+    assert received[3]["restored"] == digest["A"] and received[3]["failure"]

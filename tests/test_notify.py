@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from hoist.errors import ConfigError
-from hoist.notify import Event, NotifyConfig, Webhook, notify
 from hoist.promotion.config import load_config
+from hoist.promotion.notify import Event, NotifyConfig, Webhook, notify
 from tests.infra.ports import free_port
 
 SECRET = "whsec-test-4f2a9c"

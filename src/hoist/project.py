@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hoist.deploy.release import ReleaseResult
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
+    from hoist.promotion.notify import Delivery
     from hoist.promotion.promote import PromoteResult, Promotion
     from hoist.promotion.prune import PruneResult
     from hoist.promotion.record import Entry, GateResult
@@ -80,6 +81,11 @@ class Project:
                 prompt=self.options.prompt,
             )
         return self._context
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Webhook deliveries so far (``[notify]``); a failed one is a warning, never an error."""
+        return list(self._context.deliveries) if self._context is not None else []
 
     @property
     def stats(self) -> RequestStats:
@@ -279,7 +285,12 @@ class Project:
         """Where each environment (default: all) stands: digest, age, drift, rollback readiness, last deploy."""
         from hoist.promotion.status import status
 
-        return status(self.context, list(environments) or None)
+        found = status(self.context, list(environments) or None)
+        for item in found:
+            env = self.config.environments.get(item.environment)
+            if env is not None and env.deploy is not None and env.deploy.target == "gitops" and item.error is None:
+                _from_repository(self.context, item)
+        return found
 
     def audit(self, environment: str) -> Audit:
         """Walk ``environment``'s whole ledger: the chain is intact and what it records still exists."""
@@ -299,3 +310,24 @@ def _digest(value: str | Digest | None) -> Digest | None:
     if value is None or isinstance(value, Digest):
         return value
     return Digest.parse(value)
+
+
+def _from_repository(ctx: Context, item: EnvironmentStatus) -> None:
+    """The digest a GitOps repository holds for the environment (what Argo CD or Flux will apply)."""
+    from hoist.deploy.deploy import open_target
+    from hoist.errors import HoistError
+
+    try:
+        target = open_target(ctx, ctx.environment(item.environment))
+        try:
+            running = target.current()
+        finally:
+            target.close()
+    except HoistError as exc:
+        item.target_detail = f"cannot read the repository: {exc}"
+        return
+    if running is None:
+        item.target_detail = "the repository names no digest yet"
+        return
+    item.target_digest = Digest.parse(running.digest)
+    item.target_detail = f"{target.describe()} at {running.handle}" if running.handle else target.describe()

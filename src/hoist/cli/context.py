@@ -80,6 +80,10 @@ class Globals:
         return project
 
     def close(self) -> None:
+        for project in self.projects:
+            for delivery in project.deliveries:
+                if not delivery.ok:
+                    note(f"hoist: warning: {delivery.describe()}")
         for session in self.sessions:
             session.close()
         for project in self.projects:

@@ -26,15 +26,37 @@ def command(environment: str, digest: str | None, no_rollback: bool, json_out: b
     report(result, json_out=json_out)
 
 
+def target_outputs(details: dict[str, object]) -> dict[str, str]:
+    """Step outputs a target adds (a GitOps commit, and the branch to open a pull request from)."""
+    if "mode" not in details:
+        return {}
+    from hoist.deploy.gitops_target import outputs
+
+    return outputs(details)
+
+
 def report(result: DeployResult, *, json_out: bool) -> None:
     if json_out:
         emit_json(render.deployment(result))
+    elif result.details.get("mode") == "branch":
+        say(f"proposed {result.image} for review")
+        say(f"  {result.target}: pushed branch {result.details.get('branch')} (open a pull request from it)")
     else:
         health = result.health.detail if result.health else "no checks"
         say(f"deployed {result.image}")
         say(f"  {result.target}; healthy: {health}")
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
         say(f"  {stages}")
-    github.write_outputs({"digest": result.digest, "image": result.image, "healthy": str(result.healthy).lower()})
-    github.write_summary(f"### hoist deployed {result.environment}\n\n`{result.image}` is healthy")
+    github.write_outputs(
+        {
+            "digest": result.digest,
+            "image": result.image,
+            "healthy": str(result.healthy).lower(),
+            **target_outputs(result.details),
+        }
+    )
+    if result.details.get("mode") == "branch":
+        github.write_summary(f"### hoist proposed `{result.image}` for {result.environment}\n")
+    else:
+        github.write_summary(f"### hoist deployed {result.environment}\n\n`{result.image}` is healthy")
     report_follow_ups(result.follow_ups_failed, f"the deploy of {result.digest} to {result.environment}")

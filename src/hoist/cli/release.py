@@ -7,6 +7,7 @@ import click
 from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.copy import progress
+from hoist.cli.deploy import target_outputs
 from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups
 
 
@@ -43,7 +44,8 @@ def command(
         for name in (*STAGES, "total"):
             say(f"  {name:<9} {result.stages.get(name, 0.0):8.3f}")
     rows = [[name, f"{result.stages.get(name, 0.0):.3f} s"] for name in (*STAGES, "total")]
-    github.write_outputs({"digest": result.promotion.digest, "seq": result.promotion.seq})
+    details = result.deployment.details if result.deployment else {}
+    github.write_outputs({"digest": result.promotion.digest, "seq": result.promotion.seq, **target_outputs(details)})
     github.write_summary(
         f"### hoist released `{result.promotion.digest}` to {result.promotion.environment}\n\n"
         + github.table(["stage", "time"], rows)

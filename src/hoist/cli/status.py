@@ -37,6 +37,9 @@ def command(environments: tuple[str, ...], json_out: bool) -> None:
         say(f"  {item.reference}")
         ready = "ready" if item.rollback_ready else "not ready"
         say(f"  rollback: {ready} ({item.rollback_detail})")
+        if item.target_digest or item.target_detail:
+            same = "" if item.target_digest in (None, item.digest) else "  (differs from the promoted digest)"
+            say(f"  repository: {item.target_digest or '-'} ({item.target_detail}){same}")
         if item.deployed:
             same = "" if item.deployed == item.digest else "  (differs from the promoted digest)"
             say(f"  deployed: {item.deployed} at {item.deployed_at} ({item.deploy_result}){same}")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from hoist.deploy.health import Check, HealthResult, HttpCheck, TcpCheck, wait_healthy
-from hoist.deploy.target import Deployed, Running, Target
+from hoist.deploy.target import Annotated, Deployed, Running, Target
 from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.config import Environment, HealthConfig
@@ -41,6 +42,8 @@ class DeployResult:
     rolled_back: bool = False
     restored: Digest | None = None
     record: Digest | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    """What the target reports about the deploy (a container id, a commit, a branch for review)."""
     follow_ups_failed: tuple[FollowUp, ...] = ()
     """Steps after the deploy was recorded that did not complete (the next write repairs them)."""
     timings: dict[str, float] = field(default_factory=dict)
@@ -154,6 +157,10 @@ class Deployment:
                 healthy=False,
                 previous=Digest.parse(previous.digest) if previous else None,
             )
+            if isinstance(target, Annotated):
+                promoted = view.promoted(chosen)
+                record = promoted.record if promoted is not None else None
+                target.annotate(seq=record.seq if record else None, reason=record.reason if record else None)
             with timer.stage("deploy"):
                 self.deployed = target.deploy(image, str(chosen), previous=self.previous)
         except BaseException:
@@ -169,6 +176,12 @@ class Deployment:
     def _finish(self) -> DeployResult:
         timer, env, target, deployed, result = self.timer, self.env, self.target, self.deployed, self.result
         assert target is not None and deployed is not None and result is not None, "start() first"
+        result.details = dict(deployed.details)
+        if deployed.details.get("mode") == "branch":  # offered for review: nothing runs it yet
+            result.timings = {**timer.stages, **{f"target.{k}": v for k, v in deployed.timings.items()}}
+            with timer.stage("record"):
+                result.record = self._record(deployed, DeployOutcome.PROPOSED, result)
+            return result
         checks, health_config = health_checks(env, target, deployed)
         with timer.stage("health"):
             result.health = wait_healthy(checks, health_config, alive=lambda: target.alive(deployed))
@@ -186,14 +199,30 @@ class Deployment:
                 if not self.rollback_on_failure
                 else "nothing earlier to restore"
             )
-            raise DeployFailed(
-                f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; {serving}"
+            raise self._failed(
+                f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; {serving}",
+                result,
+                restored=None,
             )
         self._roll_back(target, deployed, previous, result)
-        raise DeployFailed(
+        raise self._failed(
             f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; rolled back: "
-            f"{previous.digest} is serving again and {env.tag} points at it"
+            f"{previous.digest} is serving again and {env.tag} points at it",
+            result,
+            restored=previous.digest,
         )
+
+    def _failed(self, message: str, result: DeployResult, *, restored: str | None) -> DeployFailed:
+        """The error to raise for a failed deploy, once the webhooks have been told."""
+        self.ctx.announce(
+            "deploy-failed",
+            self.env.name,
+            digest=str(result.digest),
+            image=result.image,
+            failure=result.health.detail if result.health else None,
+            restored=restored,
+        )
+        return DeployFailed(message)
 
     def close(self) -> None:
         if self.target is not None:
@@ -202,6 +231,13 @@ class Deployment:
     def _roll_back(self, target: Target, failed: Deployed, previous: Running, result: DeployResult) -> None:
         env, timer = self.env, self.timer
         image = previous.image or image_of(env, Digest.parse(previous.digest))
+        if isinstance(target, Annotated):
+            promoted = self.ledger.read().promoted(Digest.parse(previous.digest))
+            why_text = result.health.detail if result.health else "not healthy"
+            target.annotate(
+                seq=promoted.record.seq if promoted else None,
+                reason=f"automatic: the deploy of {result.digest} failed health checks ({why_text})",
+            )
         with timer.stage("restore"):
             restored = target.restore(Running(image, previous.digest, previous.handle), failed=failed)
             checks, health_config = health_checks(env, target, restored)
@@ -209,9 +245,11 @@ class Deployment:
         result.timings = {**result.timings, **timer.stages}
         why = result.health.detail if result.health else "not healthy"
         if not health.healthy:
-            raise DeployFailed(
+            raise self._failed(
                 f"deploy of {result.digest} to {env.name} failed ({why}) and "
-                f"the previous version {previous.digest} did not become healthy either: {health.detail}"
+                f"the previous version {previous.digest} did not become healthy either: {health.detail}",
+                result,
+                restored=None,
             )
         previous_digest = Digest.parse(previous.digest)
         view = self.ledger.read()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hoist.deploy.health import Check
 
@@ -58,3 +58,10 @@ class Target(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Annotated(Protocol):
+    """Targets that write down why they deploy (a GitOps commit names the ledger record and the reason)."""
+
+    def annotate(self, *, seq: int | None = None, reason: str | None = None) -> None: ...

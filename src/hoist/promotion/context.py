@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hoist.clock import Clock, format_time, system_clock
 from hoist.promotion.config import Config, Environment
@@ -25,6 +25,7 @@ from hoist.store.session import Session
 if TYPE_CHECKING:
     from hoist.evidence.keys import PrivateKey, PublicKey
     from hoist.ops.copy import CopyObserver
+    from hoist.promotion.notify import Delivery
 
 PasswordPrompt = Callable[[str], str]
 """Asks for a key's password (like ``getpass.getpass``) when no environment variable holds one."""
@@ -39,6 +40,8 @@ class Context:
     jobs: int = 8
     observer: CopyObserver | None = None
     prompt: PasswordPrompt | None = None
+    deliveries: list[Delivery] = field(default_factory=list)
+    """Every webhook delivery of this context's events (failed ones are warnings, never errors)."""
     _keys: dict[Path, PrivateKey] = field(default_factory=dict)
 
     def environment(self, name: str) -> Environment:
@@ -69,6 +72,18 @@ class Context:
 
             self._keys[path] = load_private_key(path, password=password)
         return self._keys[path]
+
+    def announce(self, kind: str, environment: str, **fields: Any) -> None:
+        """Tell the configured webhooks (``[notify]``) that ``kind`` happened; never raises."""
+        if not self.config.notify.webhooks:
+            return
+        from hoist.promotion.notify import Event, notify
+
+        ci = ci_info(self.environ) or {}
+        fields.setdefault("actor", actor(self.environ))
+        fields.setdefault("url", ci.get("run_url"))
+        event = Event(kind=kind, environment=environment, time=self.now(), **fields)  # type: ignore[arg-type]
+        self.deliveries.extend(notify(self.config.notify, event, environ=self.environ))
 
     def public_keys(self, paths: tuple[Path, ...]) -> list[PublicKey]:
         from hoist.evidence.keys import load_public_key

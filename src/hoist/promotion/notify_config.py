@@ -1,4 +1,4 @@
-"""hoist.toml's ``[notify]`` table: where to send notifications (sending is :mod:`hoist.notify`).
+"""hoist.toml's ``[notify]`` table: where to send notifications (sending is :mod:`hoist.promotion.notify`).
 
 ::
 

@@ -260,6 +260,16 @@ class Promotion:
             result.seq, result.tags, result.history_tag = record.seq, record.tags, record.history_tag
             result.record = published.appended.entry.manifest
             result.follow_ups_failed = published.failed
+            self.ctx.announce(
+                "promote",
+                result.environment,
+                digest=str(result.digest),
+                previous_digest=str(result.previous_digest) if result.previous_digest else None,
+                seq=record.seq,
+                reason=result.reason,
+                source=self.source_env.name,
+                image=f"{self.target_env.image.name}@{result.digest}",
+            )
         elif proceed and self.dry_run and self._plan is not None:
             result.seq = self._plan.seq
         result.timings = self.timer.summary()

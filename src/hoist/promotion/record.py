@@ -37,6 +37,8 @@ class DeployOutcome(enum.StrEnum):
     FAILED = "failed"
     RESTORED = "restored"
     """The previous image, put back and healthy again after a failed deploy."""
+    PROPOSED = "proposed"
+    """Offered for review rather than deployed (a GitOps branch for a pull request)."""
 
 
 @dataclass(frozen=True, kw_only=True)

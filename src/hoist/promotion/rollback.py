@@ -166,4 +166,14 @@ def rollback(
     result.record = published.appended.entry.manifest
     result.follow_ups_failed = published.failed
     result.timings = timer.summary()
+    ctx.announce(
+        "rollback",
+        env.name,
+        digest=str(digest),
+        previous_digest=str(view.current) if view.current else None,
+        seq=result.seq,
+        reason=reason,
+        automatic=automatic,
+        image=f"{env.image.name}@{digest}",
+    )
     return result

@@ -31,6 +31,9 @@ class EnvironmentStatus:
     deployed_at: str | None
     deploy_result: DeployOutcome | None
     records: int
+    target_digest: Digest | None = None
+    """What the deploy target says it holds, for targets that can tell cheaply (a GitOps repository)."""
+    target_detail: str | None = None
     error: str | None = None
 
 
