@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -17,7 +18,23 @@ from hoist.secret import RedactingFilter, redact
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
-@click.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """Loads each command's module on first use, so a command pays only for what it imports."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = COMMANDS.get(cmd_name)
+        if found is None:
+            return None
+        module, attribute = found
+        command = getattr(importlib.import_module(f"hoist.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="hoist", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Log each request and show tracebacks.")
 @click.option(
@@ -93,37 +110,29 @@ def _end_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
-def _register() -> None:
-    from hoist.cli import (
-        attest,
-        audit,
-        copy,
-        deploy,
-        evidence,
-        history,
-        init,
-        inspect,
-        keygen,
-        promote,
-        prune,
-        release,
-        report,
-        rollback,
-        sign,
-        status,
-        tag,
-        verify,
-    )
+COMMANDS: dict[str, tuple[str, str]] = {
+    "copy": ("copy", "command"),
+    "tag": ("tag", "command"),
+    "inspect": ("inspect", "command"),
+    "verify": ("verify", "command"),
+    "promote": ("promote", "command"),
+    "history": ("history", "command"),
+    "rollback": ("rollback", "command"),
+    "status": ("status", "command"),
+    "audit": ("audit", "command"),
+    "prune": ("prune", "command"),
+    "deploy": ("deploy", "command"),
+    "release": ("release", "command"),
+    "sign": ("sign", "command"),
+    "keygen": ("keygen", "command"),
+    "evidence": ("evidence", "command"),
+    "report": ("report", "command"),
+    "init": ("init", "command"),
+    "test": ("attest", "test_command"),
+    "attest": ("attest", "attest_command"),
+}
+"""Command name -> (module in hoist.cli, attribute): a command's module loads only when it runs."""
 
-    for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune, deploy, release):
-        cli.add_command(module.command)
-    for module in (sign, keygen, evidence, report, init):
-        cli.add_command(module.command)
-    cli.add_command(attest.test_command)
-    cli.add_command(attest.attest_command)
-
-
-_register()
 
 _GLOBAL_FLAGS = {"--verbose", "-v"}
 _GLOBAL_VALUES = {"--insecure", "--ca-file", "--authfile", "--jobs", "-j", "--config", "-c"}

@@ -156,9 +156,8 @@ class Promotion:
                 self._signer = self.ctx.private_key(target.gates.sign_with)
             with self.timer.stage("gates"):
                 results = Gates(self.ctx, source, target).evaluate(digest) if target.gates.require else []
-                gates, override = decide(
-                    results, override=self.override, what=f"promotion of {digest} to {target.name}"
-                )
+                what = f"promotion of {digest} to {target.name}"
+                gates, override = decide(results, override=self.override, what=what, subject=digest)
             view = reading.result()
             at_tag = tagged.result()
         noop = not self.force and view.current == digest and at_tag is not None and at_tag.digest == digest
