@@ -35,8 +35,8 @@ def test_library_examples_run(
     make_image(tmp_path / "build", tag="v1", layers=2, seed="library-docs")
     # each run gets its own repository names, so the ledger starts empty
     namespace: dict[str, object] = {"registry": registry.host}
-    for number, code in enumerate(blocks(), start=1):
-        code = code.replace("acme/app", unique_repo)
+    for number, text in enumerate(blocks(), start=1):
+        code = text.replace("acme/app", unique_repo)
         try:
             exec(compile(code, f"{DOC.name} example {number}", "exec"), namespace)
         except Exception as exc:
