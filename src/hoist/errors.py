@@ -22,7 +22,8 @@ unless asked (``--verbose``). Layers below the CLI raise these and never print.
     │   ├── IntegrityError            content does not match its digest, or a tag did not read back
     │   │   ├── DigestMismatch
     │   │   └── TagRaced              a tag points elsewhere after it was written
-    │   └── LedgerConflict            the ledger moved under us more times than we retry
+    │   ├── LedgerConflict            the ledger moved under us more times than we retry
+    │   └── BundleRejected            a Sigstore bundle did not verify (``reason``: the check that failed)
     ├── GateRefused                   exit 3: a promotion gate refused the digest
     └── DeployFailed                  exit 4: the deploy failed health checks (and was rolled back)
 """
@@ -116,6 +117,15 @@ class TagRaced(IntegrityError):
 
 class LedgerConflict(OperationError):
     pass
+
+
+class BundleRejected(OperationError):
+    """A Sigstore bundle did not verify; ``reason`` names the check that refused it (identity, issuer,
+    digest, predicate, signature, root, transparency log, timestamp, bundle)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- exit 3 and 4 ---------------------------------------------------------------------------------

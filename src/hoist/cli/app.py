@@ -113,11 +113,12 @@ def _register() -> None:
         status,
         tag,
         verify,
+        verify_bundle,
     )
 
     for module in (copy, tag, inspect, verify, promote, history, rollback, status, audit, prune, deploy, release):
         cli.add_command(module.command)
-    for module in (sign, keygen, evidence, report, init):
+    for module in (sign, keygen, evidence, report, init, verify_bundle):
         cli.add_command(module.command)
     cli.add_command(attest.test_command)
     cli.add_command(attest.attest_command)
