@@ -120,7 +120,8 @@ def verify_bundle(
     first = refusals[0]
     if len(refusals) == 1:
         raise first
-    raise BundleRejected(f"none of {len(refusals)} bundles verified; the first: {first.message}", reason=first.reason)
+    detail = first.message.removeprefix(_message(Reason(first.reason), ""))
+    raise _rejected(Reason(first.reason), f"none of {len(refusals)} bundles verified; the first: {detail}")
 
 
 def _verify(
@@ -294,11 +295,22 @@ class _Policy:
                 raise _Refused(
                     Reason.IDENTITY, f"no certificate SAN matches /{policy.subject_regexp}/; actual SANs: {sans}"
                 )
-        for name, value in sorted(policy.claims.items()):
+        for name, value in sorted(policy.claims.items(), key=_claim_order):
             try:
                 getattr(checks, CLAIMS[name].check)(value).verify(cert)
             except VerificationError as exc:
                 raise _Refused(Reason.IDENTITY, f"certificate claim {name}: {exc}") from None
+
+
+_FIRST_CLAIMS = ("source_repository_uri", "source_repository_ref", "build_config_uri")
+
+
+def _claim_order(item: tuple[str, str]) -> tuple[int, int]:
+    """Repository, then ref, then workflow, then the rest as Fulcio numbers them: the first mismatch named is
+    the most telling one."""
+    name = item[0]
+    first = _FIRST_CLAIMS.index(name) if name in _FIRST_CLAIMS else len(_FIRST_CLAIMS)
+    return first, list(CLAIMS).index(name)
 
 
 def _sans(cert: Certificate) -> list[str]:
