@@ -117,7 +117,7 @@ def test_bad_identity_policy_names_where_and_what(text: str, message: str) -> No
         ('{ repository = "acme/dotca", workflow = "x.yml", ref = "refs/heads/main" }', "'.github/workflows/build.yml'"),
         ('{ repository = "acme/dotca", workflow = ".github/workflows/x.yml", ref = "main" }', "full git ref"),
         (
-            '{ repository = "a/b", workflow = ".github/workflows/x.yml", ref = "refs/heads/main", subject_regexp = "[" }',
+            '{ repository = "a/b", workflow = ".github/workflows/x.yml", ref = "refs/tags/v1", subject_regexp = "[" }',
             "not a valid regular expression",
         ),
         (
