@@ -160,6 +160,15 @@ def test_wrong_predicate_type(instance: TestSigstore, trust: TrustRoot) -> None:
     refused(instance.sign_digest(IMAGE), "predicate", policy=exact(), trust=trust, predicate_type=SLSA_PROVENANCE_V1)
 
 
+def test_a_dsse_payload_that_is_not_an_in_toto_statement(instance: TestSigstore, trust: TrustRoot) -> None:
+    """A correctly signed envelope whose payload type is not in-toto is not read as a statement about the image."""
+    bundle = instance.attest(cosign_sign_statement(IMAGE), payload_type="application/vnd.acme.note+json")
+    message = refused(bundle, "predicate", policy=exact(), trust=trust)
+    assert "'application/vnd.acme.note+json', not an in-toto statement" in message
+    message = refused(instance.attest(b'{"_type": "nonsense"}'), "predicate", policy=exact(), trust=trust)
+    assert "the signed statement is malformed" in message
+
+
 @pytest.mark.parametrize("kind", ["message-signature", "dsse"])
 def test_tampered_signature(instance: TestSigstore, trust: TrustRoot, kind: str) -> None:
     bundle = instance.sign_digest(IMAGE) if kind == "message-signature" else instance.provenance(IMAGE)

@@ -250,15 +250,21 @@ class TestSigstore:
         message = {"messageDigest": {"algorithm": "SHA2_256", "digest": _b64(value)}, "signature": _b64(signature)}
         return self._bundle(cert, body, {"messageSignature": message})
 
-    def attest(self, statement: dict[str, Any] | bytes, run: WorkflowRun | None = None) -> bytes:
+    def attest(
+        self,
+        statement: dict[str, Any] | bytes,
+        run: WorkflowRun | None = None,
+        *,
+        payload_type: str = INTOTO_PAYLOAD_TYPE,
+    ) -> bytes:
         """A DSSE bundle holding ``statement`` (an in-toto statement), logged as a ``dsse`` 0.0.1 entry."""
         run = run or WorkflowRun()
         cert, key = self.issue(run)
         payload = statement if isinstance(statement, bytes) else json.dumps(statement).encode()
-        signature = key.sign(pae(INTOTO_PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
+        signature = key.sign(pae(payload_type, payload), ec.ECDSA(hashes.SHA256()))
         envelope = {
             "payload": _b64(payload),
-            "payloadType": INTOTO_PAYLOAD_TYPE,
+            "payloadType": payload_type,
             "signatures": [{"sig": _b64(signature), "keyid": ""}],
         }
         body = {
