@@ -26,34 +26,21 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from hoist.digest import Digest
 from hoist.errors import BundleRejected, InputError
 from hoist.evidence.intoto import PAYLOAD_TYPE, Statement, parse_statement
 from hoist.evidence.keyless.bundle import dumps, kind, read_bundles, tlog_entries, unwrap
-from hoist.evidence.keyless.policy import CLAIMS, ISSUER_OID, ISSUER_V1_OID, IdentityPolicy, compile_pattern
+from hoist.evidence.keyless.certificate import certificate_claims, issuer, issuer_organization, sans
+from hoist.evidence.keyless.identity import LibraryPolicy, Refused
+from hoist.evidence.keyless.policy import IdentityPolicy
+from hoist.evidence.keyless.reasons import Reason, library_reason, message, refuse, rejected
 from hoist.evidence.keyless.trust import TrustRoot
 
 if TYPE_CHECKING:
-    from cryptography.x509 import Certificate
     from sigstore.models import Bundle
     from sigstore.verify import Verifier
-
-
-class Reason(StrEnum):
-    """The check that refused a bundle (:attr:`hoist.errors.BundleRejected.reason`)."""
-
-    IDENTITY = "identity"
-    ISSUER = "issuer"
-    DIGEST = "digest"
-    PREDICATE = "predicate"
-    SIGNATURE = "signature"
-    ROOT = "root"
-    TLOG = "transparency log"
-    TIMESTAMP = "timestamp"
-    BUNDLE = "bundle"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,8 +107,8 @@ def verify_bundle(
     first = refusals[0]
     if len(refusals) == 1:
         raise first
-    detail = first.message.removeprefix(_message(Reason(first.reason), ""))
-    raise _rejected(Reason(first.reason), f"none of {len(refusals)} bundles verified; the first: {detail}")
+    detail = first.message.removeprefix(message(Reason(first.reason), ""))
+    raise rejected(Reason(first.reason), f"none of {len(refusals)} bundles verified; the first: {detail}")
 
 
 def _verify(
@@ -139,25 +126,25 @@ def _verify(
     digest = subject if isinstance(subject, Digest) else Digest.of(subject)
     if what == "message-signature":
         if predicate_type is not None:
-            _refuse(Reason.PREDICATE, f"a message-signature bundle has no predicate; {predicate_type} was required")
+            refuse(Reason.PREDICATE, f"a message-signature bundle has no predicate; {predicate_type} was required")
         _check_message_digest(doc, digest)
     loaded = _load(doc)
-    checks = _Policy(policy)
+    checks = LibraryPolicy(policy)
     try:
         if what == "dsse":
             payload_type, payload = verifier.verify_dsse(loaded, checks)
         else:
             verifier.verify_artifact(subject if isinstance(subject, bytes) else _hashed(digest), loaded, checks)
-    except _Refused as refused:
-        raise BundleRejected(_message(refused.reason, refused.detail), reason=refused.reason) from None
+    except Refused as refused:
+        raise BundleRejected(message(refused.reason, refused.detail), reason=refused.reason) from None
     except CertValidationError as exc:
-        raise _rejected(Reason.ROOT, f"the signing certificate does not chain to the trusted root: {exc}") from None
+        raise rejected(Reason.ROOT, f"the signing certificate does not chain to the trusted root: {exc}") from None
     except VerificationError as exc:
-        raise _rejected(_library_reason(str(exc)), str(exc)) from None
+        raise rejected(library_reason(str(exc)), str(exc)) from None
     except MetadataError as exc:
-        raise _rejected(Reason.ROOT, str(exc)) from None
+        raise rejected(Reason.ROOT, str(exc)) from None
     except (SigstoreError, ValueError) as exc:
-        raise _rejected(Reason.BUNDLE, str(exc)) from None
+        raise rejected(Reason.BUNDLE, str(exc)) from None
     statement = None
     if what == "dsse":
         statement = _statement(payload_type, payload, subject, predicate_type)
@@ -165,8 +152,8 @@ def _verify(
     return Verified(
         kind=what,
         digest=digest if isinstance(subject, Digest) or statement is None else _named(statement, subject),
-        identity=_sans(loaded.signing_certificate)[0],
-        issuer=_issuer(loaded.signing_certificate) or "",
+        identity=sans(loaded.signing_certificate)[0],
+        issuer=issuer(loaded.signing_certificate) or "",
         claims=certificate_claims(loaded.signing_certificate),
         statement=statement,
         log_index=_int(entry.get("logIndex")),
@@ -191,23 +178,27 @@ def _verifier(trust: TrustRoot) -> Verifier:
                 " (GitHub's own Sigstore instance, used for private repositories, has none): hoist verifies "
                 "only signatures recorded in a transparency log"
             )
-        raise _rejected(Reason.ROOT, f"{trust.source}: {detail}") from None
+        raise rejected(Reason.ROOT, f"{trust.source}: {detail}") from None
 
 
 def _load(doc: dict[str, Any]) -> Bundle:
     from sigstore.models import Bundle, InvalidBundle
 
-    if not tlog_entries(doc):
-        raise _rejected(Reason.TLOG, _no_tlog_entry(doc))
+    entries = tlog_entries(doc)
+    if not entries:
+        raise rejected(Reason.TLOG, _no_tlog_entry(doc))
+    stamped = (doc.get("verificationMaterial") or {}).get("timestampVerificationData")
+    if isinstance(entries[0], dict) and not entries[0].get("inclusionPromise") and not stamped:
+        refuse(Reason.TIMESTAMP, "the bundle has no signed time: no inclusion promise and no RFC 3161 timestamp")
     try:
         return Bundle.from_json(dumps(doc))
     except InvalidBundle as exc:
-        raise _rejected(Reason.BUNDLE, f"sigstore cannot read the bundle: {exc}") from None
+        raise rejected(Reason.BUNDLE, f"sigstore cannot read the bundle: {exc}") from None
 
 
 def _no_tlog_entry(doc: dict[str, Any]) -> str:
     why = "the bundle has no transparency log entry (no tlogEntries)"
-    issuer = _certificate_issuer_org(doc)
+    issuer = issuer_organization(doc)
     if issuer == "GitHub, Inc.":
         return (
             f"{why}: it was signed by GitHub's own Sigstore instance (certificate from 'GitHub, Inc.', "
@@ -217,36 +208,19 @@ def _no_tlog_entry(doc: dict[str, Any]) -> str:
     return f"{why}: hoist verifies only signatures recorded in a transparency log"
 
 
-def _certificate_issuer_org(doc: dict[str, Any]) -> str | None:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    material = doc.get("verificationMaterial") or {}
-    raw = (material.get("certificate") or {}).get("rawBytes")
-    if raw is None:
-        chain = (material.get("x509CertificateChain") or {}).get("certificates") or [{}]
-        raw = chain[0].get("rawBytes")
-    try:
-        cert = x509.load_der_x509_certificate(base64.b64decode(str(raw)))
-    except (ValueError, binascii.Error):
-        return None
-    names = cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(names[0].value) if names else None
-
-
 def _check_message_digest(doc: dict[str, Any], digest: Digest) -> None:
     signed = (doc.get("messageSignature") or {}).get("messageDigest") or {}
     algorithm = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}.get(signed.get("algorithm", ""))
     if digest.algorithm != "sha256":
-        _refuse(Reason.DIGEST, f"message signatures are checked over sha256 digests; {digest} is {digest.algorithm}")
+        refuse(Reason.DIGEST, f"message signatures are checked over sha256 digests; {digest} is {digest.algorithm}")
     if algorithm is None or "digest" not in signed:
         return  # the signature itself is checked against the digest below
     try:
         value = base64.b64decode(str(signed["digest"]), validate=True).hex()
     except binascii.Error:
-        _refuse(Reason.BUNDLE, "the bundle's message digest is not base64")
+        refuse(Reason.BUNDLE, "the bundle's message digest is not base64")
     if algorithm != digest.algorithm or value != digest.hex:
-        _refuse(Reason.DIGEST, f"the bundle signs {algorithm}:{value}, not {digest}")
+        refuse(Reason.DIGEST, f"the bundle signs {algorithm}:{value}, not {digest}")
 
 
 def _hashed(digest: Digest) -> Any:
@@ -256,129 +230,25 @@ def _hashed(digest: Digest) -> Any:
     return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest.hex))
 
 
-# --- identity policy, as sigstore's VerificationPolicy ----------------------------------------------
-
-
-class _Refused(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-class _Policy:
-    """The :class:`IdentityPolicy` as the library's ``VerificationPolicy``: issuer, then subject, then
-    claims; a mismatch raises :class:`_Refused` naming the check."""
-
-    def __init__(self, policy: IdentityPolicy) -> None:
-        self.policy = policy
-
-    def verify(self, cert: Certificate) -> None:
-        from sigstore.errors import VerificationError
-        from sigstore.verify import policy as checks
-
-        policy = self.policy
-        issuer = _issuer(cert)
-        if policy.issuer is not None and issuer != policy.issuer:
-            raise _Refused(Reason.ISSUER, f"the certificate's OIDC issuer is {issuer!r}, not {policy.issuer!r}")
-        pattern = policy.issuer_regexp
-        if pattern is not None and (issuer is None or not compile_pattern(pattern, what="issuer").search(issuer)):
-            raise _Refused(Reason.ISSUER, f"the certificate's OIDC issuer {issuer!r} does not match /{pattern}/")
-        if policy.subject is not None:
-            try:
-                checks.Identity(identity=policy.subject).verify(cert)
-            except VerificationError as exc:
-                raise _Refused(Reason.IDENTITY, str(exc)) from None
-        elif policy.subject_regexp is not None:
-            sans = _sans(cert)
-            if not any(compile_pattern(policy.subject_regexp, what="subject").search(san) for san in sans):
-                raise _Refused(
-                    Reason.IDENTITY, f"no certificate SAN matches /{policy.subject_regexp}/; actual SANs: {sans}"
-                )
-        for name, value in sorted(policy.claims.items(), key=_claim_order):
-            try:
-                getattr(checks, CLAIMS[name].check)(value).verify(cert)
-            except VerificationError as exc:
-                raise _Refused(Reason.IDENTITY, f"certificate claim {name}: {exc}") from None
-
-
-_FIRST_CLAIMS = ("source_repository_uri", "source_repository_ref", "build_config_uri")
-
-
-def _claim_order(item: tuple[str, str]) -> tuple[int, int]:
-    """Repository, then ref, then workflow, then the rest as Fulcio numbers them: the first mismatch named is
-    the most telling one."""
-    name = item[0]
-    first = _FIRST_CLAIMS.index(name) if name in _FIRST_CLAIMS else len(_FIRST_CLAIMS)
-    return first, list(CLAIMS).index(name)
-
-
-def _sans(cert: Certificate) -> list[str]:
-    from cryptography import x509
-
-    try:
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return [""]
-    found: list[str] = [*names.get_values_for_type(x509.UniformResourceIdentifier)]
-    found += names.get_values_for_type(x509.RFC822Name)
-    found += [
-        other.value.decode(errors="replace")
-        for other in names.get_values_for_type(x509.OtherName)
-        if other.type_id.dotted_string == "1.3.6.1.4.1.57264.1.7"
-    ]
-    return found or [""]
-
-
-def _issuer(cert: Certificate) -> str | None:
-    """The OIDC issuer: the DER extension ``1.8``, else the deprecated raw ``1.1`` (as cosign reads it)."""
-    return _extension(cert, ISSUER_OID, der=True) or _extension(cert, ISSUER_V1_OID, der=False)
-
-
-def certificate_claims(cert: Certificate) -> dict[str, str]:
-    """Every claim of :data:`~hoist.evidence.keyless.policy.CLAIMS` the certificate carries."""
-    claims = {}
-    for name, claim in CLAIMS.items():
-        value = _extension(cert, claim.oid, der=claim.der)
-        if value is not None:
-            claims[name] = value
-    return claims
-
-
-def _extension(cert: Certificate, oid: str, *, der: bool) -> str | None:
-    from cryptography import x509
-    from cryptography.hazmat import asn1
-
-    try:
-        raw = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value
-    except x509.ExtensionNotFound:
-        return None
-    data = getattr(raw, "value", b"")
-    try:
-        return str(asn1.decode_der(str, data)) if der else bytes(data).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
 # --- DSSE statement -----------------------------------------------------------------------------------
 
 
 def _statement(payload_type: str, payload: bytes, subject: Digest | bytes, predicate_type: str | None) -> Statement:
     if payload_type != PAYLOAD_TYPE:
-        _refuse(Reason.PREDICATE, f"the DSSE payload is {payload_type!r}, not an in-toto statement ({PAYLOAD_TYPE})")
+        refuse(Reason.PREDICATE, f"the DSSE payload is {payload_type!r}, not an in-toto statement ({PAYLOAD_TYPE})")
     try:
         statement = parse_statement(payload)
     except InputError as exc:
-        _refuse(Reason.PREDICATE, f"the signed statement is malformed: {exc}")
+        refuse(Reason.PREDICATE, f"the signed statement is malformed: {exc}")
     wanted = _wanted(statement, subject)
     if not any(statement.names(d) for d in wanted):
         about = ", ".join(f"{a}:{h}" for s in statement.subjects for a, h in s.digest.items()) or "nothing"
-        _refuse(
+        refuse(
             Reason.DIGEST,
             f"no in-toto subject digest matches {' or '.join(map(str, wanted))} (the attestation is about {about})",
         )
     if predicate_type is not None and statement.predicate_type != predicate_type:
-        _refuse(Reason.PREDICATE, f"predicateType is {statement.predicate_type!r}, not {predicate_type!r}")
+        refuse(Reason.PREDICATE, f"predicateType is {statement.predicate_type!r}, not {predicate_type!r}")
     return statement
 
 
@@ -391,42 +261,6 @@ def _wanted(statement: Statement, subject: Digest | bytes) -> Sequence[Digest]:
 
 def _named(statement: Statement, subject: bytes) -> Digest:
     return next(d for d in _wanted(statement, subject) if statement.names(d))
-
-
-# --- messages -----------------------------------------------------------------------------------------
-
-# sigstore raises one VerificationError class for every failed check; which check it was shows only in
-# its message. This table, in one place, names the check for hoist's reason (tested case by case).
-_LIBRARY_REASONS: tuple[tuple[str, Reason], ...] = (
-    ("SCT", Reason.ROOT),
-    ("log entry", Reason.TLOG),
-    ("Integrated time", Reason.TLOG),
-    ("inclusion", Reason.TLOG),
-    ("checkpoint", Reason.TLOG),
-    ("SET:", Reason.TLOG),
-    ("imestamp", Reason.TIMESTAMP),
-    ("verified time", Reason.TIMESTAMP),
-    ("message digest", Reason.DIGEST),
-    ("usage", Reason.ROOT),
-    ("expired", Reason.ROOT),
-    ("ignature", Reason.SIGNATURE),
-)
-
-
-def _library_reason(message: str) -> Reason:
-    return next((reason for text, reason in _LIBRARY_REASONS if text in message), Reason.BUNDLE)
-
-
-def _message(reason: Reason, detail: str) -> str:
-    return f"bundle rejected: {reason}: {' '.join(detail.split())}"
-
-
-def _rejected(reason: Reason, detail: str) -> BundleRejected:
-    return BundleRejected(_message(reason, detail), reason=reason)
-
-
-def _refuse(reason: Reason, detail: str) -> NoReturn:
-    raise _rejected(reason, detail)
 
 
 def _int(value: object) -> int | None:
