@@ -214,3 +214,46 @@ def test_json_lines_first_bundle_that_verifies(instance: TestSigstore, trust: Tr
 def test_parsed_bundle_object_as_collected_from_a_registry(instance: TestSigstore, trust: TrustRoot) -> None:
     doc = json.loads(instance.provenance(IMAGE))
     assert verify_bundle(doc, subject=IMAGE, policy=STAGING.identity(), trust=trust).kind == "dsse"
+
+
+@pytest.mark.parametrize("rekor", [1, 2])
+@pytest.mark.parametrize("kind", ["message-signature", "dsse"])
+def test_rfc3161_timestamps_and_rekor_v2(instance: TestSigstore, trust: TrustRoot, rekor: int, kind: str) -> None:
+    """Rekor v2 entries carry no integration time: the TSA's timestamp (openssl ts) is the signed time."""
+    make = instance.sign_digest if kind == "message-signature" else instance.provenance
+    bundle = make(IMAGE, rekor=rekor, timestamp=True)
+    doc = json.loads(bundle)
+    entry = doc["verificationMaterial"]["tlogEntries"][0]
+    assert ("inclusionPromise" in entry) == (rekor == 1)
+    assert doc["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+    verified = verify_bundle(bundle, subject=IMAGE, policy=STAGING.identity(), trust=trust)
+    assert verified.kind == kind
+    assert (verified.integrated_time is not None) == (rekor == 1)
+    refused(bundle, "digest", subject=OTHER, trust=trust)
+
+
+def test_rekor_v2_entry_without_a_timestamp_has_no_signed_time(instance: TestSigstore, trust: TrustRoot) -> None:
+    message = refused(instance.provenance(IMAGE, rekor=2), "timestamp", trust=trust)
+    assert "no inclusion promise and no RFC 3161 timestamp" in message
+
+
+def test_timestamps_need_a_trusted_authority(instance: TestSigstore, tmp_path: Path) -> None:
+    """A root without our TSA refuses a bundle whose only signed time is that TSA's timestamp."""
+    doc = instance.trusted_root()
+    doc["timestampAuthorities"] = TestSigstore(name="stranger").trusted_root()["timestampAuthorities"]
+    (tmp_path / "other-tsa.json").write_text(json.dumps(doc))
+    refused(
+        instance.sign_digest(IMAGE, rekor=2, timestamp=True),
+        "timestamp",
+        policy=exact(),
+        trust=TrustRoot.from_file(tmp_path / "other-tsa.json"),
+    )
+    doc["timestampAuthorities"] = []
+    (tmp_path / "no-tsa.json").write_text(json.dumps(doc))
+    message = refused(
+        instance.sign_digest(IMAGE, timestamp=True),
+        "timestamp",
+        policy=exact(),
+        trust=TrustRoot.from_file(tmp_path / "no-tsa.json"),
+    )
+    assert "contains a signed timestamp" in message

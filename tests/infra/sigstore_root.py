@@ -9,17 +9,17 @@ with throw-away keys, the way the services do it, and writes a ``trusted_root.js
   repository, ref, commit, workflow, trigger, runner environment …; see Fulcio's docs/oid-info.md).
 - **CT log**: an embedded precertificate SCT (RFC 6962 §3.2) signed by a CT log key, over the leaf's
   TBSCertificate without the SCT extension, keyed by the issuer's key hash.
-- **Rekor (v1)**: ``hashedrekord``/``dsse`` 0.0.1 entries in an RFC 6962 Merkle tree, each with an inclusion
-  proof, a signed checkpoint (a signed note whose key hint is the first 4 bytes of the log ID) and an
-  inclusion promise (SET: the log key's signature over the RFC 8785 JSON of body, integratedTime, logID
-  and logIndex).
+- **Rekor** v1 (``hashedrekord``/``dsse`` 0.0.1 entries with inclusion proof, signed checkpoint and inclusion
+  promise) or v2 (``hashedrekord`` 0.0.2, inclusion proof and checkpoint only), and an **RFC 3161 TSA**
+  (``openssl ts``): see tests/infra/sigstore_log.py.
 
 Bundles are v0.3 (``application/vnd.dev.sigstore.bundle.v0.3+json``): a message signature over a digest
 (what ``cosign sign-blob`` writes, here over an image manifest digest), or a DSSE envelope holding an
 in-toto statement whose subject is the image digest (SLSA provenance v1 with GitHub's build type, or
 cosign 3's image-signature statement ``https://sigstore.dev/cosign/sign/v1``).
 
-No RFC 3161 timestamp authority: the Rekor v1 inclusion promise gives sigstore-python its signed time.
+A Rekor v1 entry's inclusion promise gives sigstore-python its signed time; a Rekor v2 entry needs a
+timestamp (``timestamp=True``), which a v1 entry may carry too.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,18 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hoist.digest import Digest
 from hoist.evidence.dsse import INTOTO_PAYLOAD_TYPE, pae
+from tests.infra.sigstore_log import (
+    SINCE,
+    TimestampAuthority,
+    TransparencyLog,
+    b64,
+    ca_certificate,
+    der,
+    iso,
+    key_id,
+    key_usage,
+    log_instance,
+)
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
@@ -49,7 +61,6 @@ BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 GITHUB_BUILD_TYPE = "https://actions.github.io/buildtypes/workflow/v1"
 _SCT_LIST_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 _FULCIO = "1.3.6.1.4.1.57264.1."
-_SINCE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -107,20 +118,6 @@ class WorkflowRun:
         }
 
 
-@dataclass
-class _Log:
-    """An RFC 6962 Merkle tree of entry bodies (starting with a few unrelated entries)."""
-
-    leaves: list[bytes] = field(default_factory=lambda: [f"filler {n}".encode() for n in range(5)])
-
-    def append(self, body: bytes) -> tuple[int, int, bytes, list[bytes]]:
-        """Add ``body``; its index, the tree size, root hash and inclusion proof (deepest hash first)."""
-        self.leaves.append(body)
-        hashed = [_leaf_hash(leaf) for leaf in self.leaves]
-        index = len(hashed) - 1
-        return index, len(hashed), _root(hashed), _path(index, hashed)
-
-
 class TestSigstore:
     """Throw-away Fulcio, CT log and Rekor keys; :meth:`trusted_root` trusts exactly them."""
 
@@ -132,38 +129,34 @@ class TestSigstore:
         self.root_key = ec.generate_private_key(ec.SECP384R1())
         self.intermediate_key = ec.generate_private_key(ec.SECP384R1())
         self.ct_key = ec.generate_private_key(ec.SECP256R1())
-        self.rekor_key = ec.generate_private_key(ec.SECP256R1())
         root_name = x509.Name([_o(name), x509.NameAttribute(NameOID.COMMON_NAME, f"{name}-fulcio-root")])
-        self.root_cert = _ca(root_name, root_name, self.root_key, self.root_key, now, path_length=1)
+        self.root_cert = ca_certificate(root_name, root_name, self.root_key, self.root_key, now, path_length=1)
         intermediate_name = x509.Name([_o(name), x509.NameAttribute(NameOID.COMMON_NAME, f"{name}-intermediate")])
-        self.intermediate_cert = _ca(
+        self.intermediate_cert = ca_certificate(
             intermediate_name, root_name, self.intermediate_key, self.root_key, now, path_length=0
         )
-        self.log = _Log()
+        self.rekor = TransparencyLog(f"https://rekor.{name}.test")
+        self.rekor_v2 = TransparencyLog(f"https://log2025-1.rekor.{name}.test")
+        self.tsa = TimestampAuthority(name)
 
     # --- trust root ---------------------------------------------------------------------------------
 
     def trusted_root(self) -> dict[str, Any]:
         """The ``trusted_root.json`` document (protobuf-specs TrustedRoot, JSON form) for this instance."""
-        since = _SINCE.isoformat().replace("+00:00", "Z")
+        chain = [{"rawBytes": b64(der(self.intermediate_cert))}, {"rawBytes": b64(der(self.root_cert))}]
         return {
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [_log_instance(f"https://rekor.{self.name}.test", self.rekor_key, since)],
+            "tlogs": [self.rekor.trust_entry(), self.rekor_v2.trust_entry()],
             "certificateAuthorities": [
                 {
                     "subject": {"organization": self.name, "commonName": f"{self.name}-intermediate"},
                     "uri": f"https://fulcio.{self.name}.test",
-                    "certChain": {
-                        "certificates": [
-                            {"rawBytes": _b64(_der(self.intermediate_cert))},
-                            {"rawBytes": _b64(_der(self.root_cert))},
-                        ]
-                    },
-                    "validFor": {"start": since},
+                    "certChain": {"certificates": chain},
+                    "validFor": {"start": iso(SINCE)},
                 }
             ],
-            "ctlogs": [_log_instance(f"https://ctfe.{self.name}.test", self.ct_key, since)],
-            "timestampAuthorities": [],
+            "ctlogs": [log_instance(f"https://ctfe.{self.name}.test", self.ct_key)],
+            "timestampAuthorities": [self.tsa.trust_entry()],
         }
 
     def write_trusted_root(self, path: Path) -> Path:
@@ -185,27 +178,14 @@ class TestSigstore:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(seconds=30))
             .not_valid_after(now + dt.timedelta(minutes=10))
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(key_usage(digital_signature=True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(run.identity)]), critical=True)
         )
-        for suffix, (value, der) in run.claims().items():
-            raw = _utf8_string(value) if der else value.encode()
+        for suffix, (value, encoded) in run.claims().items():
+            raw = _utf8_string(value) if encoded else value.encode()
             builder = builder.add_extension(
                 x509.UnrecognizedExtension(x509.ObjectIdentifier(_FULCIO + suffix), raw), critical=False
             )
@@ -219,12 +199,12 @@ class TestSigstore:
     def _sct(self, tbs: bytes, now: dt.datetime) -> bytes:
         """A v1 precert SCT (RFC 6962 §3.2) over ``tbs``, signed by the CT log key."""
         timestamp = int(now.timestamp() * 1000)
-        issuer_key_hash = _key_id(self.intermediate_cert.public_key())
+        issuer_key_hash = key_id(self.intermediate_cert.public_key())
         signed = struct.pack("!BBQH", 0, 0, timestamp, 1) + issuer_key_hash + _u24(tbs) + struct.pack("!H", 0)
         signature = self.ct_key.sign(signed, ec.ECDSA(hashes.SHA256()))
         return (
             struct.pack("!B", 0)
-            + _key_id(self.ct_key.public_key())
+            + key_id(self.ct_key.public_key())
             + struct.pack("!QH", timestamp, 0)
             + struct.pack("!BBH", 4, 3, len(signature))  # sha256, ecdsa
             + signature
@@ -232,23 +212,28 @@ class TestSigstore:
 
     # --- bundles -------------------------------------------------------------------------------------
 
-    def sign_digest(self, digest: Digest, run: WorkflowRun | None = None) -> bytes:
+    def sign_digest(
+        self, digest: Digest, run: WorkflowRun | None = None, *, rekor: int = 1, timestamp: bool = False
+    ) -> bytes:
         """A message-signature bundle over ``digest`` (ECDSA P-256 over the prehashed digest), logged as a
-        ``hashedrekord`` 0.0.1 entry."""
+        ``hashedrekord`` entry in Rekor v1 or v2, with an RFC 3161 timestamp when asked."""
         run = run or WorkflowRun()
         cert, key = self.issue(run)
         value = bytes.fromhex(digest.hex)
         signature = key.sign(value, ec.ECDSA(Prehashed(hashes.SHA256())))
-        body = {
-            "apiVersion": "0.0.1",
-            "kind": "hashedrekord",
-            "spec": {
-                "data": {"hash": {"algorithm": "sha256", "value": digest.hex}},
-                "signature": {"content": _b64(signature), "publicKey": {"content": _pem_b64(cert)}},
-            },
-        }
-        message = {"messageDigest": {"algorithm": "SHA2_256", "digest": _b64(value)}, "signature": _b64(signature)}
-        return self._bundle(cert, body, {"messageSignature": message})
+        message = {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(value)}, "signature": b64(signature)}
+        if rekor == 1:
+            body = {
+                "apiVersion": "0.0.1",
+                "kind": "hashedrekord",
+                "spec": {
+                    "data": {"hash": {"algorithm": "sha256", "value": digest.hex}},
+                    "signature": {"content": b64(signature), "publicKey": {"content": _pemb64(cert)}},
+                },
+            }
+        else:
+            body = _hashedrekord_v2(value, signature, cert)
+        return self._bundle(cert, body, signature, {"messageSignature": message}, rekor=rekor, timestamp=timestamp)
 
     def attest(
         self,
@@ -256,75 +241,81 @@ class TestSigstore:
         run: WorkflowRun | None = None,
         *,
         payload_type: str = INTOTO_PAYLOAD_TYPE,
+        rekor: int = 1,
+        timestamp: bool = False,
     ) -> bytes:
-        """A DSSE bundle holding ``statement`` (an in-toto statement), logged as a ``dsse`` 0.0.1 entry."""
+        """A DSSE bundle holding ``statement`` (an in-toto statement), logged as a ``dsse`` 0.0.1 entry (Rekor
+        v1) or a ``hashedrekord`` 0.0.2 entry over the envelope's PAE (Rekor v2)."""
         run = run or WorkflowRun()
         cert, key = self.issue(run)
         payload = statement if isinstance(statement, bytes) else json.dumps(statement).encode()
         signature = key.sign(pae(payload_type, payload), ec.ECDSA(hashes.SHA256()))
         envelope = {
-            "payload": _b64(payload),
+            "payload": b64(payload),
             "payloadType": payload_type,
-            "signatures": [{"sig": _b64(signature), "keyid": ""}],
+            "signatures": [{"sig": b64(signature), "keyid": ""}],
         }
-        body = {
-            "apiVersion": "0.0.1",
-            "kind": "dsse",
-            "spec": {
-                "envelopeHash": {
-                    "algorithm": "sha256",
-                    "value": hashlib.sha256(json.dumps(envelope).encode()).hexdigest(),
+        if rekor == 1:
+            envelope_hash = hashlib.sha256(json.dumps(envelope).encode()).hexdigest()
+            body = {
+                "apiVersion": "0.0.1",
+                "kind": "dsse",
+                "spec": {
+                    "envelopeHash": {"algorithm": "sha256", "value": envelope_hash},
+                    "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+                    "signatures": [{"signature": b64(signature), "verifier": _pemb64(cert)}],
                 },
-                "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-                "signatures": [{"signature": _b64(signature), "verifier": _pem_b64(cert)}],
-            },
-        }
-        return self._bundle(cert, body, {"dsseEnvelope": envelope})
+            }
+        else:
+            body = _hashedrekord_v2(hashlib.sha256(pae(payload_type, payload)).digest(), signature, cert)
+        return self._bundle(cert, body, signature, {"dsseEnvelope": envelope}, rekor=rekor, timestamp=timestamp)
 
     def provenance(
-        self, digest: Digest, run: WorkflowRun | None = None, *, name: str = "registry.test/acme/dotca"
+        self, digest: Digest, run: WorkflowRun | None = None, *, name: str = "registry.test/acme/dotca", **options: Any
     ) -> bytes:
         """A SLSA provenance v1 attestation for ``digest`` as actions/attest-build-provenance makes it."""
-        return self.attest(provenance_statement(digest, run or WorkflowRun(), name=name), run)
+        return self.attest(provenance_statement(digest, run or WorkflowRun(), name=name), run, **options)
 
-    def _bundle(self, cert: x509.Certificate, body: dict[str, Any], content: dict[str, Any]) -> bytes:
-        entry = self._log_entry(json.dumps(body, separators=(",", ":")).encode(), body["kind"])
-        bundle = {
-            "mediaType": BUNDLE_V03,
-            "verificationMaterial": {"certificate": {"rawBytes": _b64(_der(cert))}, "tlogEntries": [entry]},
-            **content,
+    def _bundle(
+        self,
+        cert: x509.Certificate,
+        body: dict[str, Any],
+        signature: bytes,
+        content: dict[str, Any],
+        *,
+        rekor: int,
+        timestamp: bool,
+    ) -> bytes:
+        log = self.rekor if rekor == 1 else self.rekor_v2
+        material: dict[str, Any] = {
+            "certificate": {"rawBytes": b64(der(cert))},
+            "tlogEntries": [log.entry(body, version=rekor)],
         }
+        if timestamp:
+            token = self.tsa.timestamp(signature)
+            material["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": b64(token)}]}
+        bundle = {"mediaType": BUNDLE_V03, "verificationMaterial": material, **content}
         return json.dumps(bundle, indent=2).encode()
 
-    # --- Rekor --------------------------------------------------------------------------------------
 
-    def _log_entry(self, body: bytes, kind: str) -> dict[str, Any]:
-        index, size, root, proof = self.log.append(body)
-        log_id = _key_id(self.rekor_key.public_key())
-        integrated = int(dt.datetime.now(dt.UTC).timestamp())
-        promise = {"body": _b64(body), "integratedTime": integrated, "logID": log_id.hex(), "logIndex": index}
-        canonical = json.dumps(promise, sort_keys=True, separators=(",", ":")).encode()  # RFC 8785 for this shape
-        origin = f"rekor.{self.name}.test - 4242"
-        note = f"{origin}\n{size}\n{_b64(root)}\n"
-        note_signature = self.rekor_key.sign(note.encode(), ec.ECDSA(hashes.SHA256()))
-        checkpoint = f"{note}\n\u2014 rekor.{self.name}.test {_b64(log_id[:4] + note_signature)}\n"
-        return {
-            "logIndex": str(index),
-            "logId": {"keyId": _b64(log_id)},
-            "kindVersion": {"kind": kind, "version": "0.0.1"},
-            "integratedTime": str(integrated),
-            "inclusionPromise": {
-                "signedEntryTimestamp": _b64(self.rekor_key.sign(canonical, ec.ECDSA(hashes.SHA256())))
-            },
-            "inclusionProof": {
-                "logIndex": str(index),
-                "rootHash": _b64(root),
-                "treeSize": str(size),
-                "hashes": [_b64(h) for h in proof],
-                "checkpoint": {"envelope": checkpoint},
-            },
-            "canonicalizedBody": _b64(body),
-        }
+def _hashedrekord_v2(digest: bytes, signature: bytes, cert: x509.Certificate) -> dict[str, Any]:
+    """A Rekor v2 ``hashedrekord`` 0.0.2 entry body (protobuf JSON): the signed digest and the certificate."""
+    return {
+        "kind": "hashedrekord",
+        "apiVersion": "0.0.2",
+        "spec": {
+            "hashedRekordV002": {
+                "data": {"algorithm": "SHA2_256", "digest": b64(digest)},
+                "signature": {
+                    "content": b64(signature),
+                    "verifier": {
+                        "x509Certificate": {"rawBytes": b64(der(cert))},
+                        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    },
+                },
+            }
+        },
+    }
 
 
 # --- statements ----------------------------------------------------------------------------------------
@@ -377,61 +368,11 @@ def tampered(bundle: bytes) -> bytes:
     field_name = "sig" if "dsseEnvelope" in doc else "signature"
     raw = bytearray(base64.b64decode(holder[field_name]))
     raw[-1] ^= 1
-    holder[field_name] = _b64(bytes(raw))
+    holder[field_name] = b64(bytes(raw))
     return json.dumps(doc).encode()
 
 
 # --- encodings -----------------------------------------------------------------------------------------
-
-
-def _ca(
-    subject: x509.Name, issuer: x509.Name, key: Any, signer: Any, now: dt.datetime, *, path_length: int
-) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if signer is not key:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-    return builder.sign(signer, hashes.SHA384())
-
-
-def _log_instance(url: str, key: Any, since: str) -> dict[str, Any]:
-    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return {
-        "baseUrl": url,
-        "hashAlgorithm": "SHA2_256",
-        "publicKey": {"rawBytes": _b64(spki), "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": {"start": since}},
-        "logId": {"keyId": _b64(hashlib.sha256(spki).digest())},
-    }
-
-
-def _key_id(public_key: Any) -> bytes:
-    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).digest()
 
 
 def _sct_list(sct: bytes) -> bytes:
@@ -458,49 +399,8 @@ def _u24(data: bytes) -> bytes:
     return len(data).to_bytes(3, "big") + data
 
 
-def _leaf_hash(leaf: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + leaf).digest()
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _split(size: int) -> int:
-    """The largest power of two smaller than ``size`` (RFC 6962 §2.1)."""
-    k = 1
-    while k * 2 < size:
-        k *= 2
-    return k
-
-
-def _root(hashes_: list[bytes]) -> bytes:
-    if len(hashes_) == 1:
-        return hashes_[0]
-    k = _split(len(hashes_))
-    return _node(_root(hashes_[:k]), _root(hashes_[k:]))
-
-
-def _path(index: int, hashes_: list[bytes]) -> list[bytes]:
-    """The audit path of leaf ``index`` (RFC 6962 §2.1.1), deepest hash first."""
-    if len(hashes_) == 1:
-        return []
-    k = _split(len(hashes_))
-    if index < k:
-        return [*_path(index, hashes_[:k]), _root(hashes_[k:])]
-    return [*_path(index - k, hashes_[k:]), _root(hashes_[:k])]
-
-
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
-def _pem_b64(cert: x509.Certificate) -> str:
-    return _b64(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+def _pemb64(cert: x509.Certificate) -> str:
+    return b64(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _o(name: str) -> x509.NameAttribute:
@@ -515,6 +415,5 @@ __all__ = [
     "WorkflowRun",
     "cosign_sign_statement",
     "provenance_statement",
-    "replace",
     "tampered",
 ]
