@@ -137,6 +137,10 @@ def test_wrong_issuer(instance: TestSigstore, trust: TrustRoot) -> None:
     assert "'https://token.actions.githubusercontent.com', not 'https://accounts.google.com'" in message
     other_issuer = replace(RUN, issuer="https://token.example.test")
     refused(instance.sign_digest(IMAGE, other_issuer), "issuer", policy=exact(), trust=trust)
+    pattern = IdentityPolicy(issuer_regexp=r"^https://token\.actions\.githubusercontent\.com$", subject=RUN.identity)
+    assert verify_bundle(instance.sign_digest(IMAGE), subject=IMAGE, policy=pattern, trust=trust).digest == IMAGE
+    message = refused(instance.sign_digest(IMAGE, other_issuer), "issuer", policy=pattern, trust=trust)
+    assert "'https://token.example.test' does not match /" in message
 
 
 def test_attestation_replayed_onto_another_image(instance: TestSigstore, trust: TrustRoot) -> None:
