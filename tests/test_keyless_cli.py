@@ -211,7 +211,9 @@ def test_refresh_over_tuf_is_explicit_and_fails_cleanly_offline(
     result = hoist(
         "verify-bundle", signed["signature"], "--refresh-trusted-root", "--trusted-root", signed["root"], *identity
     )
-    assert result.code == 2 and "not both" in one_line(result.err)
+    assert result.code == 2 and "give it without --refresh-trusted-root or --staging" in one_line(result.err)
+    result = hoist("verify-bundle", signed["signature"], "--staging", "--trusted-root", signed["root"], *identity)
+    assert result.code == 2 and "give it without --refresh-trusted-root or --staging" in one_line(result.err)
 
 
 def test_commands_that_do_not_verify_bundles_do_not_import_sigstore() -> None:

@@ -213,6 +213,8 @@ def test_json_lines_first_bundle_that_verifies(instance: TestSigstore, trust: Tr
     assert verify_bundle(lines, subject=IMAGE, policy=STAGING.identity(), trust=trust).digest == IMAGE
     message = refused(lines, "digest", subject=Digest.of(b"third"), trust=trust)
     assert message.startswith("bundle rejected: digest: none of 2 bundles verified; the first: ")
+    api = {"attestations": [{"bundle": json.loads(wrong)}, json.loads(right)]}  # GitHub's attestations API
+    assert verify_bundle(json.dumps(api).encode(), subject=IMAGE, policy=STAGING.identity(), trust=trust).kind == "dsse"
 
 
 def test_parsed_bundle_object_as_collected_from_a_registry(instance: TestSigstore, trust: TrustRoot) -> None:

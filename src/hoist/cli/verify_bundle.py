@@ -66,8 +66,8 @@ def command(
         ("--certificate-oidc-issuer", certificate_oidc_issuer),
         ("--certificate-oidc-issuer-regexp", certificate_oidc_issuer_regexp),
     )
-    if sum((trusted_root is not None, refresh_trusted_root)) > 1:
-        raise click.UsageError("give --trusted-root or --refresh-trusted-root, not both")
+    if trusted_root is not None and (refresh_trusted_root or staging):
+        raise click.UsageError("--trusted-root names the root: give it without --refresh-trusted-root or --staging")
     claims = {
         name: value
         for name, value in (

@@ -1,6 +1,7 @@
 """Reading Sigstore bundles as they are found: one bundle per file (``cosign --bundle``, ``sigstore sign``,
-a referrer's layer), or JSON Lines as ``gh attestation download`` writes them (one bundle per line; lines
-may also be ``{"bundle": …}`` objects as GitHub's attestations API returns them)."""
+a referrer's layer), JSON Lines as ``gh attestation download`` writes them (one bundle per line; lines may
+also be ``{"bundle": …}`` objects), or the ``{"attestations": [{"bundle": …}, …]}`` answer of GitHub's
+attestations API."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def read_bundles(data: bytes, *, what: str = "bundle") -> list[dict[str, Any]]:
         if len(lines) < 2:
             raise
         docs = [load_json(line, what=f"{what} line {n}", limit=MAX_BUNDLE) for n, line in enumerate(lines, 1)]
-    bundles = [unwrap(doc, what=what if len(docs) == 1 else f"{what} line {n}") for n, doc in enumerate(docs, 1)]
+    if len(docs) == 1 and isinstance(docs[0], dict) and isinstance(docs[0].get("attestations"), list):
+        docs = docs[0]["attestations"]  # GitHub's attestations API: {"attestations": [{"bundle": …}, …]}
+    bundles = [unwrap(doc, what=what if len(docs) == 1 else f"{what} item {n}") for n, doc in enumerate(docs, 1)]
     if not bundles:
         raise InputError(f"{what} holds no Sigstore bundle")
     return bundles
