@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, kw_only=True)
 class Verified:
     """A bundle that verified: who signed (certificate subject, issuer, claims), what (the digest, and for
-    DSSE the statement) and where it was logged."""
+    DSSE the statement) and where it was logged (``integrated_time`` only when the log's inclusion promise,
+    which signs it, is there: Rekor v1)."""
 
     kind: str  # "message-signature" or "dsse"
     digest: Digest
@@ -157,7 +158,7 @@ def _verify(
         claims=certificate_claims(loaded.signing_certificate),
         statement=statement,
         log_index=_int(entry.get("logIndex")),
-        integrated_time=_time(entry.get("integratedTime")),
+        integrated_time=_time(entry.get("integratedTime")) if entry.get("inclusionPromise") else None,
         trust=trust.source,
     )
 
