@@ -89,6 +89,7 @@ PUBLIC = {
     "TagRaced",
     "LedgerConflict",
     "Cancelled",
+    "BundleRejected",
     "GateRefused",
     "DeployFailed",
     "Remedy",

@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "TagRaced": "hoist.errors",
     "LedgerConflict": "hoist.errors",
     "Cancelled": "hoist.errors",
+    "BundleRejected": "hoist.errors",
     "GateRefused": "hoist.errors",
     "DeployFailed": "hoist.errors",
     "Remedy": "hoist.errors",
@@ -184,6 +185,7 @@ if TYPE_CHECKING:
     from hoist.digest import Digest
     from hoist.errors import (
         AuthenticationFailed,
+        BundleRejected,
         Cancelled,
         ConfigError,
         DeployFailed,

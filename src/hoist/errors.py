@@ -23,7 +23,8 @@ unless asked (``--verbose``). Layers below the CLI raise these and never print.
     │   │   ├── DigestMismatch
     │   │   └── TagRaced              a tag points elsewhere after it was written
     │   ├── LedgerConflict            the ledger moved under us more times than we retry
-    │   └── Cancelled                 the caller cancelled, or the call's timeout passed
+    │   ├── Cancelled                 the caller cancelled, or the call's timeout passed
+    │   └── BundleRejected            a Sigstore bundle did not verify (``reason``: the check that failed)
     ├── GateRefused                   exit 3: a gate or another promotion rule refused
     └── DeployFailed                  exit 4: the deploy failed health checks (and was rolled back)
 """
@@ -140,6 +141,15 @@ class LedgerConflict(OperationError):
 
 class Cancelled(OperationError):
     """The caller cancelled the call, or its timeout passed."""
+
+
+class BundleRejected(OperationError):
+    """A Sigstore bundle did not verify; ``reason`` names the check that refused it (identity, issuer,
+    digest, predicate, signature, root, transparency log, timestamp, bundle)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- exit 3 and 4 ---------------------------------------------------------------------------------

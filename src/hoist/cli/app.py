@@ -130,6 +130,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init", "command"),
     "test": ("attest", "test_command"),
     "attest": ("attest", "attest_command"),
+    "verify-bundle": ("verify_bundle", "command"),
 }
 """Command name -> (module in hoist.cli, attribute): a command's module loads only when it runs."""
 
