@@ -23,7 +23,7 @@ the scope (threads start with an empty context): code that creates secrets there
 
 from __future__ import annotations
 
-import hmac
+import functools
 import json
 import logging
 import re
@@ -31,19 +31,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from urllib.parse import quote
 
 MASK = "***"
 _MIN_SECRET = 4  # shorter values would mask ordinary words
 
 _HEADER_NAMES = r"authorization|proxy-authorization|x-registry-auth|x-auth-token|private-token"
-# An Authorization-like header in any rendering: "Authorization: Bearer x", "'authorization': 'Basic x'",
-# "authorization=x". The scheme word stays visible; the credential goes.
-_AUTH_HEADER = re.compile(
-    rf"(?i)\b({_HEADER_NAMES})([\"']?\s*[:=]\s*[\"']?)(?:(basic|bearer|token|negotiate)\s+)?[^\s\"',;}}\]]+"
-)
-# A scheme followed by a credential-shaped word anywhere ("Bearer eyJ…" logged on its own).
-_SCHEME_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/-]{16,}=*)")
 _FIELD_NAMES = "|".join(
     (
         "token",
@@ -60,17 +52,46 @@ _FIELD_NAMES = "|".join(
         "auth",
     )
 )
-# "token": "…" in JSON (and 'token': '…' in Python reprs); only string values.
-_JSON_FIELD = re.compile(rf"(?i)([\"'])({_FIELD_NAMES})\1(\s*:\s*)([\"'])((?:\\.|(?!\4).)*)\4")
-_QUERY_SECRET = re.compile(
-    r"(?i)(?<![A-Za-z0-9_-])("
-    r"password|passwd|token|access_token|refresh_token|id_token|client_secret|"
-    r"x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
-    r"signature|sig|validate_token"
-    r")=[^&\s\"'#]+"
+_QUERY_NAMES = "|".join(
+    (
+        "password",
+        "passwd",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-goog-signature",
+        "x-goog-credential",
+        "signature",
+        "sig",
+        "validate_token",
+    )
 )
-_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@\s/]+@")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """Compiled on first use: a command that prints nothing does not pay for them."""
+    return (
+        # an Authorization-like header in any rendering ("Authorization: Bearer x", "'authorization':
+        # 'Basic x'", "authorization=x"): the scheme word stays visible, the credential goes
+        re.compile(
+            rf"(?i)\b({_HEADER_NAMES})([\"']?\s*[:=]\s*[\"']?)(?:(basic|bearer|token|negotiate)\s+)?"
+            r"[^\s\"',;}\]]+"
+        ),
+        # a scheme followed by a credential-shaped word anywhere ("Bearer eyJ…" logged on its own)
+        re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/-]{16,}=*)"),
+        # "token": "…" in JSON (and 'token': '…' in Python reprs); only string values
+        re.compile(rf"(?i)([\"'])({_FIELD_NAMES})\1(\s*:\s*)([\"'])((?:\\.|(?!\4).)*)\4"),
+        # credentials and object-storage signatures in query strings and form bodies
+        re.compile(rf"(?i)(?<![A-Za-z0-9_-])({_QUERY_NAMES})=[^&\s\"'#]+"),
+        re.compile(r"(://[^/:@\s]+:)[^@\s/]+@"),  # a password in a URL
+        re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),  # a JWT
+    )
 
 
 class SecretScope:
@@ -88,6 +109,8 @@ class SecretScope:
         """Mask ``value`` (and its URL- and JSON-escaped forms) in this scope and the ones inside it."""
         if len(value) < _MIN_SECRET:
             return
+        from urllib.parse import quote
+
         forms = {value, quote(value, safe=""), json.dumps(value)[1:-1]}
         with self._lock:
             if not self._closed:
@@ -176,6 +199,8 @@ class Secret:
         return format(MASK, spec)
 
     def __eq__(self, other: object) -> bool:
+        import hmac
+
         return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:
@@ -206,12 +231,13 @@ def redact(text: str, *, scope: SecretScope | None = None) -> str:
         for value in scope.known():
             if value in text:
                 text = text.replace(value, MASK)
-    text = _AUTH_HEADER.sub(_auth_header, text)
-    text = _SCHEME_CREDENTIAL.sub(_scheme_credential, text)
-    text = _JSON_FIELD.sub(rf"\1\2\1\3\4{MASK}\4", text)
-    text = _QUERY_SECRET.sub(rf"\1={MASK}", text)
-    text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
-    return _JWT.sub(MASK, text)
+    header, scheme, field, query, url_password, jwt = _patterns()
+    text = header.sub(_auth_header, text)
+    text = scheme.sub(_scheme_credential, text)
+    text = field.sub(rf"\1\2\1\3\4{MASK}\4", text)
+    text = query.sub(rf"\1={MASK}", text)
+    text = url_password.sub(rf"\1{MASK}@", text)
+    return jwt.sub(MASK, text)
 
 
 class RedactingFilter(logging.Filter):
