@@ -103,6 +103,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Audit",
     "AuthenticationFailed",
+    "BundleRejected",
     "Cancelled",
     "Carried",
     "ConfigError",

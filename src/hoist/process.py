@@ -8,6 +8,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from hoist.errors import OperationError
+from hoist.secret import SecretScope, current_scope, redact
 
 _DRAIN_SECONDS = 1.0
 
@@ -32,7 +33,9 @@ def run_passing_output(
         )
     except OSError as exc:
         raise OperationError(f"cannot run {what}: {exc.strerror}") from exc
-    reader = threading.Thread(target=_relay, args=(process,), name="hoist-output", daemon=True)
+    # the relay thread has no scope of its own: it masks with the caller's (secrets hoist read, such as
+    # a key password the command inherits in its environment, show as *** if the command prints them)
+    reader = threading.Thread(target=_relay, args=(process, current_scope()), name="hoist-output", daemon=True)
     reader.start()
     try:
         code = process.wait(timeout=timeout)
@@ -45,8 +48,8 @@ def run_passing_output(
     return code
 
 
-def _relay(process: subprocess.Popen[bytes]) -> None:
+def _relay(process: subprocess.Popen[bytes], scope: SecretScope | None) -> None:
     assert process.stdout is not None
     for line in process.stdout:
-        sys.stderr.write(line.decode(errors="replace"))
+        sys.stderr.write(redact(line.decode(errors="replace"), scope=scope))
         sys.stderr.flush()

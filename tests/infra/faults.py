@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal
 
-FaultKind = Literal["reset", "status", "truncate", "flip", "latency"]
+FaultKind = Literal["reset", "status", "truncate", "flip", "latency", "rewrite", "race", "trust"]
 _ERROR_CODES = {
     401: "UNAUTHORIZED",
     403: "DENIED",
@@ -26,6 +26,15 @@ class Fault:
     ``status``: answer ``status`` with a distribution-style error body and extra ``headers``.
     ``truncate``: forward headers, then only ``after_bytes`` body bytes, then close.
     ``flip``: invert the response body byte at ``offset``.  ``latency``: sleep ``delay`` first.
+    ``rewrite``: replace ``find`` by ``replace`` (same length) in each piece of the response body read
+    (bodies of up to 1 MiB arrive in one piece).
+    ``race``: another writer: forward the request, and before relaying the upstream's answer, ``PUT``
+    ``body`` (with ``headers``) to the same target upstream — e.g. another manifest to the tag just
+    written, before the client can read the tag back.
+    ``race`` logs the client's request (fault None), then the racing one (fault ``race``).
+    ``trust``: a store that does not check what it is given: an upload's ``PUT …?digest=`` (or any request
+    with a ``digest=`` query) is forwarded with the digest replaced by the sha256 of the body actually
+    received, so distribution stores whatever arrived (bodies with a Content-Length only).
     ``forward=True`` lets the upstream handle the request before a ``reset``/``status`` answer.
     Fires ``times`` times (None: forever); ``fired`` counts how often it did.
     """
@@ -41,6 +50,8 @@ class Fault:
     offset: int = 0
     delay: float = 0.0
     forward: bool = False
+    find: bytes = b""
+    replace: bytes = b""
     fired: int = 0
 
     def active(self) -> bool:

@@ -89,12 +89,21 @@ def response_framing(head: Head, method: str, status: int) -> tuple[Framing, int
 
 
 class Sink:
-    """Writes to a socket, flipping the byte at ``flip`` and stopping (``Cut``) after ``limit`` bytes."""
+    """Writes to a socket, flipping the byte at ``flip``, replacing ``rewrite[0]`` by ``rewrite[1]`` in
+    each piece written, and stopping (``Cut``) after ``limit`` bytes."""
 
-    def __init__(self, sock: socket.socket, *, limit: int | None = None, flip: int | None = None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket | None,
+        *,
+        limit: int | None = None,
+        flip: int | None = None,
+        rewrite: tuple[bytes, bytes] | None = None,
+    ) -> None:
         self.sock = sock
         self.limit = limit
         self.flip = flip
+        self.rewrite = rewrite
         self.sent = 0
 
     def write(self, data: bytes | memoryview) -> None:
@@ -108,10 +117,26 @@ class Sink:
         if self.flip is not None and self.sent <= self.flip < self.sent + len(data):
             changed = bytearray(data)
             changed[self.flip - self.sent] ^= 0xFF
-            self.sock.sendall(changed)
-        else:
-            self.sock.sendall(data)
+            data = changed
+        if self.rewrite is not None and self.rewrite[0]:
+            data = bytes(data).replace(*self.rewrite)
+        self._deliver(data)
         self.sent += len(data)
+
+    def _deliver(self, data: bytes | memoryview | bytearray) -> None:
+        assert self.sock is not None
+        self.sock.sendall(data)
+
+
+class Buffer(Sink):
+    """A :class:`Sink` that keeps what is written (a whole message body, framing included)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.data = bytearray()
+
+    def _deliver(self, data: bytes | memoryview | bytearray) -> None:
+        self.data += data
 
 
 def copy_body(reader: BufferedReader, sink: Sink | None, framing: Framing, length: int) -> None:

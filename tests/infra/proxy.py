@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import http.client
 import io
 import select
 import signal
@@ -18,9 +20,11 @@ import socket
 import threading
 import time
 from types import TracebackType
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tests.infra.faults import Fault, FaultKind, ProxiedRequest, error_response
 from tests.infra.httpwire import (
+    Buffer,
     Cut,
     Head,
     Sink,
@@ -212,9 +216,16 @@ class _Connection:
             self._send_status(method, target, unreachable, injected=False)
             return keep, False
         reusable = True
+        body: bytes | None = None
+        if fault and fault.kind == "trust":
+            head, body = self._trusting(head)
+            target = head.start.split(" ", 2)[1]
         try:
             up.sendall(head.encode())
-            copy_body(self.reader, Sink(up), *request_framing(head))
+            if body is not None:
+                up.sendall(body)
+            else:
+                copy_body(self.reader, Sink(up), *request_framing(head))
         except OSError:  # upstream answered early and hung up: relay its answer, then close
             keep = reusable = False
         resp = read_head(up_reader)
@@ -234,6 +245,15 @@ class _Connection:
                 return False, True
             self._send_status(method, target, fault)
             return keep, False
+        if fault and fault.kind == "race":
+            held = Buffer()
+            copy_body(up_reader, held, framing, length)
+            self.proxy._record(method, target, status, None)
+            self._race(target, fault)  # lands after this write, before the client hears of it
+            self.client.sendall(resp.encode() + bytes(held.data))
+            if not reusable:
+                self._close_upstream()
+            return keep and framing != "close", False
         self.proxy._record(method, target, status, fault)
         self.client.sendall(resp.encode())
         try:
@@ -246,6 +266,33 @@ class _Connection:
         if not reusable:
             self._close_upstream()
         return keep and framing != "close", False
+
+    def _trusting(self, head: Head) -> tuple[Head, bytes]:
+        """Read the whole request body; the head with ``digest=`` set to the body's actual sha256."""
+        framing, length = request_framing(head)
+        if framing != "length":
+            raise WireError("a 'trust' fault needs a request with a Content-Length")
+        received = Buffer()
+        copy_body(self.reader, received, framing, length)
+        body = bytes(received.data)
+        method, target, version = head.start.split(" ", 2)
+        parts = urlsplit(target)
+        actual = f"sha256:{hashlib.sha256(body).hexdigest()}"
+        query = [(k, actual if k == "digest" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        rewritten = urlunsplit(parts._replace(query=urlencode(query)))
+        return Head(f"{method} {rewritten} {version}", head.headers), body
+
+    def _race(self, target: str, fault: Fault) -> None:
+        """The other writer's request, on a connection of its own, logged with fault ``race``."""
+        host, port = self.proxy.upstream
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            connection.request("PUT", target, body=fault.body or b"", headers=fault.headers)
+            answer = connection.getresponse()
+            answer.read()
+            self.proxy._record("PUT", target, answer.status, fault)
+        finally:
+            connection.close()
 
     def _send_status(self, method: str, target: str, fault: Fault, *, injected: bool = True) -> None:
         self.proxy._record(method, target, fault.status, fault if injected else None)
@@ -285,6 +332,8 @@ def _sink_for(client: socket.socket, fault: Fault | None) -> Sink:
         return Sink(client)
     if fault.kind == "flip":
         return Sink(client, flip=fault.offset)
+    if fault.kind == "rewrite":
+        return Sink(client, rewrite=(fault.find, fault.replace))
     if fault.kind in ("truncate", "reset"):
         return Sink(client, limit=fault.after_bytes or 0)
     return Sink(client)

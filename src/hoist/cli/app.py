@@ -13,7 +13,7 @@ import click
 from hoist import __version__
 from hoist.cli.context import STATE, error_line
 from hoist.errors import HoistError, Remedy
-from hoist.secret import RedactingFilter, redact
+from hoist.secret import RedactingFilter, current_scope, redact, secrets_scope
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -95,7 +95,8 @@ _handlers: list[logging.Handler] = []
 
 def _debug_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
+    # bound to the command's scope: records from worker threads are masked with its secrets too
+    handler.addFilter(RedactingFilter(current_scope()))
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     root = logging.getLogger("hoist")
     root.addHandler(handler)
@@ -163,8 +164,17 @@ def hoist_globals(args: list[str]) -> list[str]:
     return front + rest
 
 
-def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per kind of ending
-    """Run the CLI and return its exit code (tests call this in-process)."""
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this in-process).
+
+    Each run is one secrets scope: the secrets it reads are masked in everything it prints, and
+    forgotten when it returns.
+    """
+    with secrets_scope():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:  # noqa: PLR0911 - one return per kind of ending
     args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
     verbose = "--verbose" in args or "-v" in args
     try:

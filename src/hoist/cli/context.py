@@ -136,9 +136,20 @@ def is_terminal(stream: Any) -> bool:
 
 
 def emit_json(value: Any) -> None:
-    """One JSON document on stdout (the ``--json`` contract)."""
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
+    """One JSON document on stdout (the ``--json`` contract); its strings are redacted one by one, so it
+    stays valid JSON."""
+    sys.stdout.write(json.dumps(_redacted(value), indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def say(text: str) -> None:

@@ -6,6 +6,7 @@ import threading
 from types import TracebackType
 
 from hoist.ref import LayoutRef, Reference, RegistryRef
+from hoist.secret import SecretScope, current_scope, use_scope
 from hoist.store.base import Store
 from hoist.store.ocidir import OCILayoutStore
 from hoist.store.registry.auth import Scope
@@ -21,6 +22,10 @@ class Session:
         self.stats = RequestStats()
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
+        # the scope its secrets are masked in: the caller's (a CLI command's), else its own until close()
+        outer = current_scope()
+        self.secrets = outer if outer is not None else SecretScope()
+        self._own_secrets = outer is None
 
     def __enter__(self) -> Session:
         return self
@@ -32,7 +37,8 @@ class Session:
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
-                client = RegistryClient(registry, self.options, self.stats)
+                with use_scope(self.secrets):  # its authenticator keeps the scope for its worker threads
+                    client = RegistryClient(registry, self.options, self.stats)
                 self._clients[registry] = client
             return client
 
@@ -54,3 +60,5 @@ class Session:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+        if self._own_secrets:
+            self.secrets.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from hoist.errors import AuthenticationFailed, RegistryError, TransportError
+from hoist.secret import Secret, current_scope, use_scope
 from hoist.store.registry.credentials import Credentials
 
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
@@ -85,7 +86,7 @@ def parse_challenge(header: str) -> Challenge | None:
 
 @dataclass(slots=True)
 class _Token:
-    value: str
+    value: Secret
     scopes: frozenset[Scope]
     expires_at: float
 
@@ -113,7 +114,10 @@ class Authenticator:
         self._tokens: list[_Token] = []
         self._declared: set[Scope] = set()
         self._credentials: Credentials | None = None
+        self._basic: Secret | None = None
         self._looked_up = False
+        # secrets are read from whichever thread meets the 401: register them in the creator's scope
+        self._secrets = current_scope()
 
     def declare(self, scopes: Iterable[Scope]) -> None:
         """Scopes the current operation will need; token requests ask for all of them at once."""
@@ -133,7 +137,7 @@ class Authenticator:
             self._tokens = [t for t in self._tokens if t.expires_at > now]
             for token in reversed(self._tokens):
                 if token.covers(needed):
-                    return f"Bearer {token.value}"
+                    return f"Bearer {token.value.reveal()}"
         return None
 
     def challenged(self, response: httpx.Response, needed: Iterable[Scope], used: str | None) -> str:
@@ -158,14 +162,14 @@ class Authenticator:
                 return self._basic_header() or ""
             now = time.monotonic()
             for token in reversed(self._tokens):
-                if token.expires_at > now and token.covers(needed) and f"Bearer {token.value}" != used:
-                    return f"Bearer {token.value}"
+                if token.expires_at > now and token.covers(needed) and f"Bearer {token.value.reveal()}" != used:
+                    return f"Bearer {token.value.reveal()}"
             offered = [_parse_scope(s) for s in (challenge.params.get("scope") or "").split()]
             requested = set(needed) | self._declared | {s for s in offered if s is not None}
             scopes = frozenset(merge_scopes(requested))
             token = self._fetch(challenge, scopes)
             self._tokens.append(token)
-            return f"Bearer {token.value}"
+            return f"Bearer {token.value.reveal()}"
 
     # -- internals (call with the lock held) -------------------------------------------------------
 
@@ -174,7 +178,8 @@ class Authenticator:
             pushed = sorted(s.repository for s in self._declared if "push" in s.actions)
             pulled = sorted(s.repository for s in self._declared)
             repository = pushed[0] if pushed else pulled[0] if pulled else None
-            self._credentials = self._lookup(repository)
+            with use_scope(self._secrets):
+                self._credentials = self._lookup(repository)
             self._looked_up = True
         return self._credentials
 
@@ -182,8 +187,11 @@ class Authenticator:
         creds = self._creds()
         if creds is None:
             return None
-        raw = f"{creds.username}:{creds.secret.reveal()}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
+        if self._basic is None:
+            raw = f"{creds.username}:{creds.secret.reveal()}".encode()
+            with use_scope(self._secrets):  # the encoded form is as secret as the password
+                self._basic = Secret(base64.b64encode(raw).decode("ascii"))
+        return "Basic " + self._basic.reveal()
 
     def _missing_message(self) -> str:
         host = self.host
@@ -214,9 +222,9 @@ class Authenticator:
             params.append(("service", service))
         params += [("scope", s) for s in scope_list]
         headers = {}
-        if creds is not None:
-            raw = f"{creds.username}:{creds.secret.reveal()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        basic = self._basic_header()
+        if basic is not None:
+            headers["Authorization"] = basic
         response = self._send(httpx.Request("GET", realm, params=params, headers=headers))
         return self._token_from(response, scopes, creds)
 
@@ -242,7 +250,9 @@ class Authenticator:
         if not isinstance(value, str) or not value:
             raise TransportError(f"token server for {self.host} sent no token")
         lifetime = max(expires_in - _EXPIRY_MARGIN, expires_in / 2)
-        return _Token(value, scopes, time.monotonic() + lifetime)
+        with use_scope(self._secrets):
+            secret = Secret(value)
+        return _Token(secret, scopes, time.monotonic() + lifetime)
 
 
 def _parse_scope(text: str) -> Scope | None:
