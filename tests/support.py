@@ -14,7 +14,7 @@ from tests.infra.images import ImageInfo, make_image, make_index
 from tests.infra.registry import RunningRegistry
 from tests.infra.skopeo import layout_ref, skopeo_copy
 
-__all__ = ["KINDS", "Hoist", "HoistResult", "Images", "Seeded", "hoist", "images", "seeded"]
+__all__ = ["KINDS", "Hoist", "HoistResult", "Images", "Seeded", "cli", "hoist", "images", "seeded"]
 
 
 @dataclass
@@ -57,6 +57,12 @@ def hoist(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     return Hoist(capsys)
+
+
+@pytest.fixture
+def cli(hoist: Hoist) -> Hoist:
+    """The ``hoist`` command, for test modules where ``hoist`` names the library."""
+    return hoist
 
 
 @dataclass(frozen=True)

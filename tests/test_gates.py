@@ -390,3 +390,34 @@ def test_signature_gate_accepts_sigstore_bundles_found_through_referrers(hoist: 
     assert gated.run(hoist, "promote", "staging", "production").code == 0
     session.close()
     session2.close()
+
+
+def test_deployed_gate_wants_this_digest_deployed(hoist: Hoist, gated: Gated) -> None:
+    """Another digest deployed (and healthy) in staging does not let this one through."""
+    gated.write('"deployed"')
+    gated.stage(hoist, "A")
+    gated.deploy_staging(hoist)  # A runs in staging, healthy
+    digest_b = gated.stage(hoist, "B")  # B is staging's tag now, never deployed
+    result = gated.run(hoist, "promote", "staging", "production", "--json")
+    assert result.code == 3, result
+    gate = result.json["gates"][0]
+    assert gate["gate"] == "deployed" and not gate["passed"] and gate["detail"] == "never deployed to staging"
+    assert result.json["digest"] == digest_b
+    gated.deploy_staging(hoist)
+    assert gated.run(hoist, "promote", "staging", "production").code == 0
+
+
+def test_evidence_older_than_max_age_refuses(hoist: Hoist, gated: Gated, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock is set through HOIST_NOW (the documented setting), never by sleeping."""
+    gated.write('"tests"')
+    gated.stage(hoist, "A")
+    hoist.ok("copy", f"oci:{gated.layout}:C", gated.production.rsplit(":", 1)[0] + ":unrelated")  # TO exists
+    monkeypatch.setenv("HOIST_NOW", "2026-01-01T12:00:00Z")
+    assert gated.run(hoist, "test", "staging", "--", "true").code == 0  # recorded at that time
+    monkeypatch.setenv("HOIST_NOW", "2026-01-08T11:59:00Z")  # 6 days 23:59 later: within 7d
+    assert gated.run(hoist, "promote", "staging", "production", "--dry-run").code == 0
+    monkeypatch.setenv("HOIST_NOW", "2026-01-08T12:01:00Z")  # 7 days and a minute later
+    refused(gated.run(hoist, "promote", "staging", "production"), "tests: the newest test evidence is too old")
+    monkeypatch.setenv("HOIST_NOW", "not a time")
+    bad = gated.run(hoist, "promote", "staging", "production")
+    assert bad.code == 2 and "HOIST_NOW" in bad.err

@@ -318,11 +318,6 @@ def test_promotion_steps_run_in_order_and_can_be_composed(project: dict) -> None
         assert [e.record.reason for e in library.history("production")] == ["step by step"]
 
 
-@pytest.fixture
-def cli(hoist: Hoist) -> Hoist:  # the CLI fixture; this module's `hoist` is the library
-    return hoist
-
-
 def test_copy_json_names_each_destination_of_a_layout(cli: Hoist, tmp_path: Path) -> None:
     layout = tmp_path / "src"
     make_image(layout, tag="v1", layers=1, seed="layout-json")

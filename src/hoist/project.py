@@ -292,12 +292,13 @@ class Project:
                 _from_repository(self.context, item)
         return found
 
-    def audit(self, environment: str) -> Audit:
-        """Walk ``environment``'s whole ledger: the chain is intact and what it records still exists."""
+    def audit(self, environment: str, *, since: int | None = None) -> Audit:
+        """Check ``environment``'s ledger back to its first record (or to sequence ``since``, a point
+        already audited): the chain is intact, no record was edited, what it records still exists."""
         from hoist.promotion.audit import audit
 
         env = self.context.environment(environment)
-        return audit(self.context.open(env.image), env, jobs=self.options.jobs)
+        return audit(self.context.open(env.image), env, jobs=self.options.jobs, since=since)
 
     def prune(self, environment: str, *, keep: int, dry_run: bool = False) -> PruneResult:
         """Remove history tags beyond the newest ``keep`` (never the current image's), and record it."""

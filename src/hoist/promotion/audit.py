@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from hoist.digest import Digest
-from hoist.errors import HoistError, IntegrityError, NotFound
+from hoist.errors import HoistError, NotFound
+from hoist.manifest import Manifest
+from hoist.promotion.artifact import parse_record_manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.ledger import Ledger
-from hoist.promotion.record import Entry, Kind
+from hoist.promotion.record import Entry, Kind, Record
 from hoist.store.base import Store
 
 
@@ -28,6 +31,8 @@ class Finding:
 class Audit:
     environment: str
     reference: str
+    since: int | None = None
+    """The oldest sequence number checked (None: the whole ledger)."""
     records: int = 0
     head: str | None = None
     digests_checked: int = 0
@@ -47,6 +52,7 @@ class Audit:
         return {
             "environment": self.environment,
             "reference": self.reference,
+            "since": self.since,
             "ok": self.ok,
             "records": self.records,
             "head": self.head,
@@ -55,48 +61,121 @@ class Audit:
         }
 
 
-def audit(store: Store, env: Environment, *, jobs: int = 8) -> Audit:
-    """Walk every record from the head back to the first and check each link, copy and digest."""
-    result = Audit(environment=env.name, reference=str(env.image))
-    seen, copies = _walk_chain(store, env, result)
+def audit(store: Store, env: Environment, *, jobs: int = 8, since: int | None = None) -> Audit:
+    """Check every record from the head back to the first (or to sequence ``since``): each link, each
+    copy later records keep, and each recorded digest and history tag.
+
+    The records' windows name the records before them, so all are fetched in parallel after a few
+    sequential reads (one per window); the chain itself is then walked by each record's own link.
+    """
+    result = Audit(environment=env.name, reference=str(env.image), since=since)
+    ledger = Ledger(store, env.name)
+    try:
+        head = store.get_manifest(ledger.tag)
+    except NotFound:
+        result.warn(None, f"{env.name} has no ledger in {store.location}")
+        return result
+    result.head = str(head.digest)
+    with ThreadPoolExecutor(max_workers=max(2 * jobs, 8), thread_name_prefix="hoist-audit") as pool:
+        records = _Records(store, pool)
+        records.add(head)
+        records.prefetch(_claims(records, head.digest, since))
+        seen, copies = _walk_chain(records, head.digest, env, result, since)
     result.records = len(seen)
     if not seen:
-        result.warn(None, f"{env.name} has no ledger in {store.location}")
         return result
     _check_copies(seen, copies, result)
     _check_digests(store, env, seen, result, jobs)
     return result
 
 
+class _Records:
+    """Record manifests by digest, each fetched once (and checked against its digest by the store)."""
+
+    def __init__(self, store: Store, pool: ThreadPoolExecutor) -> None:
+        self.store = store
+        self.pool = pool
+        self.found: dict[Digest, tuple[Record, list[Entry]] | HoistError] = {}
+
+    def add(self, manifest: Manifest) -> None:
+        try:
+            record, window, _pinned = parse_record_manifest(manifest)
+            self.found[manifest.digest] = (record, window)
+        except HoistError as exc:
+            self.found[manifest.digest] = exc
+
+    def _fetch(self, digest: Digest) -> None:
+        try:
+            self.add(self.store.get_manifest(digest))
+        except HoistError as exc:
+            self.found[digest] = exc
+
+    def get(self, digest: Digest) -> tuple[Record, list[Entry]]:
+        if digest not in self.found:
+            self._fetch(digest)
+        found = self.found[digest]
+        if isinstance(found, HoistError):
+            raise found
+        return found
+
+    def prefetch(self, digests: Iterable[Digest]) -> None:
+        wanted = [d for d in dict.fromkeys(digests) if d not in self.found]
+        list(self.pool.map(self._fetch, wanted))
+
+
+def _claims(records: _Records, head: Digest, since: int | None) -> list[Digest]:
+    """The digests of the records before the head, as the windows name them: one sequential read per
+    window (the oldest record a window names leads to the next window)."""
+    named: list[Digest] = []
+    digest: Digest | None = head
+    while digest is not None:
+        try:
+            record, window = records.get(digest)
+        except HoistError:
+            return named  # the walk reports it
+        named += [e.manifest for e in window]
+        oldest = window[-1].record if window else record
+        if since is not None and oldest.seq <= since:
+            return named
+        digest = oldest.previous_record
+        if digest is not None:
+            named.append(digest)
+    return named
+
+
 def _walk_chain(
-    store: Store, env: Environment, result: Audit
+    records: _Records, head: Digest, env: Environment, result: Audit, since: int | None
 ) -> tuple[list[Entry], dict[Digest, list[tuple[int, str]]]]:
-    """Every record reachable from the head, newest first, and the copies each window keeps."""
+    """Every record reachable from the head by each record's own link, newest first, and the copies
+    each window keeps."""
     copies: dict[Digest, list[tuple[int, str]]] = {}
     seen: list[Entry] = []
     expected_seq: int | None = None
-    try:
-        for entry, window in Ledger(store, env.name).walk():
-            record = entry.record
-            if not seen:
-                result.head = str(entry.manifest)
-            if record.environment != env.name:
-                result.error(record.seq, f"record {entry.manifest} belongs to {record.environment!r}")
-            if expected_seq is not None and record.seq != expected_seq:
-                result.error(
-                    record.seq,
-                    f"sequence jumps to {record.seq}, expected {expected_seq}: a record is missing",
-                )
-            expected_seq = record.seq - 1
-            for kept in window:
-                copies.setdefault(kept.manifest, []).append((record.seq, kept.record.canonical()))
-            seen.append(entry)
-    except NotFound as exc:
+    digest: Digest | None = head
+    while digest is not None:
         after = seen[-1].record.seq if seen else None
-        result.error(after, f"the chain is broken after seq {after}: a record was deleted ({exc})")
-    except IntegrityError as exc:
-        after = seen[-1].record.seq if seen else None
-        result.error(after, f"the record before seq {after} was altered: {exc}")
+        try:
+            record, window = records.get(digest)
+        except NotFound as exc:
+            result.error(after, f"the chain is broken after seq {after}: a record was deleted ({exc})")
+            break
+        except HoistError as exc:
+            result.error(after, f"the record before seq {after} was altered: {exc}")
+            break
+        if record.environment != env.name:
+            result.error(record.seq, f"record {digest} belongs to {record.environment!r}")
+        if expected_seq is not None and record.seq != expected_seq:
+            result.error(record.seq, f"sequence jumps to {record.seq}, expected {expected_seq}: a record is missing")
+        expected_seq = record.seq - 1
+        for kept in window:
+            copies.setdefault(kept.manifest, []).append((record.seq, kept.record.canonical()))
+        if window and record.previous_record != window[0].manifest:
+            result.error(record.seq, f"record seq {record.seq} links to {record.previous_record}, its window "
+                         f"to {window[0].manifest}: one of them was altered")  # fmt: skip
+        seen.append(Entry(digest, record))
+        if since is not None and record.seq <= since:
+            return seen, copies
+        digest = record.previous_record
     if seen and seen[-1].record.previous_record is None and seen[-1].record.seq != 1:
         result.error(seen[-1].record.seq, f"the first record has seq {seen[-1].record.seq}, expected 1")
     return seen, copies
