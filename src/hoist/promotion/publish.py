@@ -14,6 +14,7 @@ repairs it.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -87,15 +88,18 @@ class Publish:
         try:
             self._moving.result()  # moving the tags is the operation itself: its failure is the operation's
             with self.timer.stage("ledger"):
+                time.sleep(pending.remaining)
+                # the read-back goes out with the confirming read: both come after the settle delay
+                early = self._pool.submit(read_back, self.store, self.digest, self.tags, self._pool)
                 appended = self.ledger.confirm(pending)
             with self.timer.stage("readback"):
-                self._settle_tags(appended)
+                self._settle_tags(appended, early.result() if appended.entry.record is pending.record else None)
             failed = self._failed_follow_ups(appended)
         finally:
             self._pool.shutdown(wait=True)
         return Published(appended, failed)
 
-    def _settle_tags(self, appended: Appended) -> None:
+    def _settle_tags(self, appended: Appended, moved_early: list[tuple[str, Digest | None]] | None) -> None:
         """The newest record wins the tags: when this record is the newest, tags found elsewhere are written
         again (a second miss is an error); when a later record exists, the tags both wrote point at its
         digest."""
@@ -103,7 +107,8 @@ class Publish:
         head = appended.view.head
         record = appended.entry.record
         if head is None or head.manifest == appended.entry.manifest:
-            moved = [tag for tag, _ in read_back(store, self.digest, self.tags, pool)]
+            found = moved_early if moved_early is not None else read_back(store, self.digest, self.tags, pool)
+            moved = [tag for tag, _ in found]
             if moved:
                 write_tags(store, self.image, moved, pool, write_manifest=False)
         elif head.record.current != self.digest:
