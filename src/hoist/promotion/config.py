@@ -81,9 +81,36 @@ class GatesConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Member:
+    """One image of an environment: its name in the set, where it lives, how it is deployed."""
+
+    name: str
+    image: Reference
+    deploy: DeployConfig | None = None
+    health: HealthConfig | None = None
+    mirrors: tuple[Reference, ...] = ()
+    """The same image published elsewhere (each mirror's tag is moved along with the image's)."""
+
+    @property
+    def tag(self) -> str:
+        assert self.image.tag is not None
+        return self.image.tag
+
+
+SAME_LABELS = {
+    "revision": "org.opencontainers.image.revision",
+    "version": "org.opencontainers.image.version",
+    "source": "org.opencontainers.image.source",
+}
+"""Short names ``same = [...]`` accepts; any other value is a label name used as it is."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Environment:
     name: str
     image: Reference
+    """The primary image: the only one of a single-image environment, the first of a set (its repository
+    keeps the environment's ledger)."""
     source: str | None = None
     tags: tuple[str, ...] = ()
     history_tag: str = DEFAULT_HISTORY_TAG
@@ -92,11 +119,41 @@ class Environment:
     health: HealthConfig | None = None
     key: Path | None = None
     """Signs the evidence recorded for this environment (``hoist test``, ``hoist attest``)."""
+    members: tuple[Member, ...] = ()
+    """Every image of the environment, the primary first (one for ``image = ...``)."""
+    is_set: bool = False
+    """Defined with ``images = {...}``: several images promoted, recorded and rolled back together."""
+    same: tuple[str, ...] = ()
+    """Labels every member must carry with one value (``org.opencontainers.image.revision``...)."""
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            member = Member(name=_member_name(self.image), image=self.image, deploy=self.deploy, health=self.health)
+            object.__setattr__(self, "members", (member,))
 
     @property
     def tag(self) -> str:
         assert self.image.tag is not None
         return self.image.tag
+
+    def member(self, name: str) -> Member:
+        found = next((m for m in self.members if m.name == name), None)
+        if found is None:
+            raise ConfigError(f"{self.name} has no image named {name!r} (it has: {', '.join(self.member_names)})")
+        return found
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+    @property
+    def mirrors(self) -> tuple[Reference, ...]:
+        return tuple(mirror for member in self.members for mirror in member.mirrors)
+
+
+def _member_name(image: Reference) -> str:
+    """A single image's name in messages: its repository's last component."""
+    return image.name.rstrip("/").rsplit("/", 1)[-1].removeprefix("oci:") or "image"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,15 +242,72 @@ def _template(table: Table, key: str, default: str) -> str:
     return value
 
 
-def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
-    table.check_keys(["image", "from", "tags", "history_tag", "require", "gates", "deploy", "health", "key"])
-    image_text = table.req_string("image")
+def _image(table: Table, key: str, text: str) -> Reference:
     try:
-        image = parse_reference(image_text)
+        image = parse_reference(text)
     except HoistError as exc:
-        raise table.fail("image", f"{exc}") from exc
+        raise table.fail(key, f"{exc}") from exc
     if image.digest is not None or image.tag is None:
-        raise table.fail("image", "expected a reference with a tag, such as ghcr.io/owner/app:production")
+        raise table.fail(key, "expected a reference with a tag, such as ghcr.io/owner/app:production")
+    return image
+
+
+def _members(name: str, table: Table, base: Path) -> tuple[Member, ...]:
+    """``image = REF`` (one member), or ``images = { NAME = REF, ... }`` with per-member deploy tables."""
+    if table.has("image") == table.has("images"):
+        raise table.fail("image", "give either image = REF or images = { NAME = REF, ... }")
+    templates = table.strings("mirrors")
+    if not table.has("images"):
+        image = _image(table, "image", table.req_string("image"))
+        member_name = _member_name(image)
+        mirrors = tuple(_mirror(table, i, t, member_name) for i, t in enumerate(templates))
+        deploy, health = _deploy(table.table("deploy"), base), _health(table.table("health"))
+        return (Member(name=member_name, image=image, deploy=deploy, health=health, mirrors=mirrors),)
+    images = table.mapping("images")
+    if not images:
+        raise table.fail("images", 'name at least one image: images = { web = "ghcr.io/acme/web:main" }')
+    if len(images) > 1 and any("{name}" not in t for t in templates):
+        raise table.fail("mirrors", "with several images, each mirror names {name}: docker.io/acme/{name}:main")
+    deploys, healths = table.table("deploy"), table.table("health")
+    for key, sub in (("deploy", deploys), ("health", healths)):
+        if sub is not None:
+            sub.check_keys(list(images))
+            if any(not isinstance(v, dict) for v in sub.data.values()):
+                raise table.fail(key, "with images = {...}, give one table per image: [environments.ENV.deploy.web]")
+    members = []
+    for member_name, text in images.items():
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", member_name):
+            raise table.fail(f"images.{member_name}", "image names are lowercase letters, digits, '-' and '_'")
+        mirrors = tuple(_mirror(table, i, t, member_name) for i, t in enumerate(templates))
+        member = Member(
+            name=member_name,
+            image=_image(table, f"images.{member_name}", text),
+            deploy=_deploy(deploys.table(member_name) if deploys else None, base),
+            health=_health(healths.table(member_name) if healths else None),
+            mirrors=mirrors,
+        )
+        members.append(member)
+    repositories = [m.image.name for m in members]
+    if len(set(repositories)) != len(repositories):
+        raise table.fail("images", "each image needs its own repository")
+    return tuple(members)
+
+
+def _mirror(table: Table, index: int, template: str, member: str) -> Reference:
+    try:
+        text = template.replace("{name}", member)
+    except (KeyError, ValueError) as exc:
+        raise table.fail(f"mirrors[{index}]", f"{exc}") from exc
+    return _image(table, f"mirrors[{index}]", text)
+
+
+def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
+    table.check_keys(
+        ["image", "images", "mirrors", "same", "from", "tags", "history_tag", "require", "gates", "deploy", "health",
+         "key"]
+    )  # fmt: skip
+    members = _members(name, table, base)
+    same = tuple(SAME_LABELS.get(label, label) for label in table.strings("same"))
     tags = table.strings("tags")
     for index, tag in enumerate(tags):
         try:
@@ -202,14 +316,17 @@ def _environment(name: str, table: Table, base: Path, default_history: str) -> E
             raise table.fail(f"tags[{index}]", str(exc)) from exc
     return Environment(
         name=name,
-        image=image,
+        image=members[0].image,
         source=table.string("from"),
         tags=tuple(tags),
         history_tag=_template(table, "history_tag", default_history),
         gates=_gates(table, base),
-        deploy=_deploy(table.table("deploy"), base),
-        health=_health(table.table("health")),
+        deploy=members[0].deploy,
+        health=members[0].health,
         key=_relative(base, key_text) if (key_text := table.string("key")) else None,
+        members=members,
+        is_set=table.has("images"),
+        same=same,
     )
 
 
@@ -340,6 +457,14 @@ def _check_links(env: Environment, environments: dict[str, Environment], table: 
             raise table.fail(f"{env.name}.{key}", f"no environment named {name!r} (have: {', '.join(environments)})")
 
     known(env.source, "from")
+    if env.source is not None and env.source in environments:
+        source = environments[env.source]
+        if (env.is_set or source.is_set) and sorted(env.member_names) != sorted(source.member_names):
+            raise table.fail(
+                f"{env.name}.images",
+                f"a set promotes from a set of the same images: {env.source} has "
+                f"{', '.join(source.member_names)}, {env.name} has {', '.join(env.member_names)}",
+            )
     known(env.gates.deployed_environment, "gates.deployed.environment")
     known(env.gates.tests_environment, "gates.tests.environment")
     known(env.gates.scan_environment, "gates.scan.environment")

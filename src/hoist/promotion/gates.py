@@ -28,6 +28,7 @@ from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
 from hoist.promotion.ledger import Ledger
 from hoist.promotion.record import Entry, GateResult, Kind
+from hoist.ref import Reference
 
 __all__ = ["GateResult", "Gates"]
 
@@ -50,10 +51,25 @@ class _Decisive:
 class Gates:
     """The gates TO requires, evaluated on one digest coming from ``source``."""
 
-    def __init__(self, ctx: Context, source: Environment, target: Environment) -> None:
+    def __init__(self, ctx: Context, source: Environment, target: Environment, *, member: str | None = None) -> None:
         self.ctx = ctx
         self.source = source
         self.target = target
+        self.member = member
+        """For an environment of several images: the image whose digest is evaluated."""
+
+    def _image(self, env: Environment) -> Reference:
+        """Where the evaluated image lives in ``env`` (its member of a set, else the environment's image)."""
+        if self.member is not None and self.member in env.member_names:
+            return env.member(self.member).image
+        return env.image
+
+    def _result(
+        self, gate: str, passed: bool, detail: str, environment: str, evidence: tuple[str, ...] = ()
+    ) -> GateResult:
+        return GateResult(
+            gate=gate, passed=passed, detail=detail, environment=environment, evidence=evidence, member=self.member
+        )
 
     def evaluate(self, digest: Digest) -> list[GateResult]:
         checks: dict[str, Callable[[Digest], GateResult]] = {
@@ -71,7 +87,7 @@ class Gates:
         env = self._env(self.target.gates.deployed_environment)
         store = self.ctx.open(env.image)
         ledger = Ledger(store, env.name)
-        deploys = ledger.read().deploys_of(digest)
+        deploys = ledger.read().deploys_of(digest, self.member)
         if not any(e.record.healthy_deploy for e in deploys):  # older than the head keeps: the referrers
             seen = {e.manifest for e in deploys}
             deploys += [e for e in _deploys_listed(ledger, digest) if e.manifest not in seen]
@@ -79,17 +95,15 @@ class Gates:
         if healthy:
             newest = max(healthy, key=lambda e: e.record.seq)
             detail = f"deployed healthy to {env.name} (seq {newest.record.seq})"
-            return GateResult(
-                gate="deployed", passed=True, detail=detail, environment=env.name, evidence=(str(newest.manifest),)
-            )
+            return self._result("deployed", True, detail, env.name, (str(newest.manifest),))
         if deploys:
             newest = max(deploys, key=lambda e: e.record.seq)
             detail = f"deployed to {env.name} but failed health checks (seq {newest.record.seq})"
-            return GateResult(gate="deployed", passed=False, detail=detail, environment=env.name)
-        return GateResult(gate="deployed", passed=False, detail=f"never deployed to {env.name}", environment=env.name)
+            return self._result("deployed", False, detail, env.name)
+        return self._result("deployed", False, f"never deployed to {env.name}", env.name)
 
     def _attested(self, env: Environment, digest: Digest, keys: list[PublicKey], kind: type) -> list[Checked]:
-        store = self.ctx.open(env.image)
+        store = self.ctx.open(self._image(env))
         checked = [check(item, digest, keys, require_signature=bool(keys)) for item in collect(store, digest)]
         return [c for c in checked if c.item.kind == "attestation" and (not c.valid or isinstance(c.evidence, kind))]
 
@@ -109,18 +123,10 @@ class Gates:
         newest = max(valid, key=lambda c: c.time or epoch, default=None)
         what = "test evidence" if kind is TestResult else "scan report"
         if newest is None:
-            return GateResult(
-                gate=gate, passed=False, detail=_absent(checked, f"{what} in {env.name}"), environment=env.name
-            )
+            return self._result(gate, False, _absent(checked, f"{what} in {env.name}"), env.name)
         old = self._too_old(newest, max_age)
         if old is not None:
-            return GateResult(
-                gate=gate,
-                passed=False,
-                detail=f"the newest {what} is {old}",
-                environment=env.name,
-                evidence=(newest.item.artifact,),
-            )
+            return self._result(gate, False, f"the newest {what} is {old}", env.name, (newest.item.artifact,))
         return _Decisive(newest)
 
     def tests(self, digest: Digest) -> GateResult:
@@ -136,13 +142,13 @@ class Gates:
         if evidence.result == Outcome.FAILED:
             failed = ", ".join(evidence.failed_tests[:5])
             detail = "the newest test run FAILED" + (f": {failed}" if failed else "")
-            return GateResult(gate="tests", passed=False, detail=detail, environment=env.name, evidence=used)
+            return self._result("tests", False, detail, env.name, used)
         detail = f"the newest test run {evidence.result} in {env.name}"
-        return GateResult(gate="tests", passed=True, detail=detail, environment=env.name, evidence=used)
+        return self._result("tests", True, detail, env.name, used)
 
     def signature(self, digest: Digest) -> GateResult:
         keys = self.ctx.public_keys(self.target.gates.signature_keys)
-        store = self.ctx.open(self.source.image)
+        store = self.ctx.open(self._image(self.source))
         checked = [
             check(item, digest, keys, require_signature=True)
             for item in collect(store, digest)
@@ -152,10 +158,10 @@ class Gates:
         env = self.source.name
         if not valid:
             detail = _absent(checked, "signature") if checked else "not signed"
-            return GateResult(gate="signature", passed=False, detail=detail, environment=env)
+            return self._result("signature", False, detail, env)
         used = tuple(c.item.artifact for c in valid)
         detail = f"signed by key {valid[0].signed_by}"
-        return GateResult(gate="signature", passed=True, detail=detail, environment=env, evidence=used)
+        return self._result("signature", True, detail, env, used)
 
     def scan(self, digest: Digest) -> GateResult:
         gates = self.target.gates
@@ -177,9 +183,9 @@ class Gates:
         if over:
             found_text = ", ".join(f"{n} {s}" for s, n in over.items())
             detail = f"{found_text} above the limit ({gates.scan_max_severity.upper()})"
-            return GateResult(gate="scan", passed=False, detail=detail, environment=env.name, evidence=used)
+            return self._result("scan", False, detail, env.name, used)
         detail = f"nothing above {gates.scan_max_severity.upper()} ({counts.total} findings)"
-        return GateResult(gate="scan", passed=True, detail=detail, environment=env.name, evidence=used)
+        return self._result("scan", True, detail, env.name, used)
 
 
 def _deploys_listed(ledger: Ledger, digest: Digest) -> list[Entry]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from hoist.digest import Digest
 from hoist.manifest import Descriptor
-from hoist.promotion.record import STACK_DEPTH, Entry, Kind, Provenance, Record, StackItem
+from hoist.promotion.record import STACK_DEPTH, Entry, Kind, MemberState, Provenance, Record, StackItem
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,15 @@ class History:
         return self.record_at(self.current_seq) if self.current_seq is not None else None
 
     @property
+    def current_members(self) -> dict[str, MemberState] | None:
+        """For an environment of several images: each member's current state (None before the first
+        promotion, and for a single image)."""
+        current = self.current_entry
+        if current is None or current.record.members is None:
+            return None
+        return dict(current.record.members)
+
+    @property
     def has_promotions(self) -> bool:
         """The environment's digest was set by a promotion or rollback (not only deployed from its tag)."""
         current = self.current_entry
@@ -77,8 +86,9 @@ class History:
         """The newest deploy that left a healthy service (optionally not of ``exclude``)."""
         return next((e for e in self.known if e.record.healthy_deploy and e.record.digest != exclude), None)
 
-    def deploys_of(self, digest: Digest) -> list[Entry]:
-        return [e for e in self.known if e.record.kind is Kind.DEPLOY and e.record.digest == digest]
+    def deploys_of(self, digest: Digest, member: str | None = None) -> list[Entry]:
+        """Deploy records of ``digest`` (as ``member``'s digest, in an environment of several images)."""
+        return [e for e in self.known if e.record.kind is Kind.DEPLOY and e.record.names(digest, member)]
 
     # -- promotions and rollbacks --------------------------------------------------------------------
 
@@ -128,15 +138,15 @@ class History:
 
 def next_stack(stack: tuple[StackItem, ...], record: Record) -> tuple[StackItem, ...]:
     """The rollback stack after ``record``."""
-    if record.kind is Kind.PROMOTE:
-        stack = (*stack, StackItem(digest=record.digest, seq=record.seq, history_tag=record.history_tag))
-    elif record.kind is Kind.ROLLBACK:
-        digests = [item.digest for item in stack]
-        if record.digest in digests:
-            stack = stack[: digests.index(record.digest) + 1]
-        else:
-            stack = (*stack, StackItem(digest=record.digest, seq=record.seq, history_tag=record.history_tag))
-    return stack[-STACK_DEPTH:]
+    if not record.kind.moves_tags:
+        return stack
+    members = {name: state.digest for name, state in record.members.items()} if record.members is not None else None
+    item = StackItem(digest=record.digest, seq=record.seq, history_tag=record.history_tag, members=members)
+    if record.kind is Kind.ROLLBACK:
+        states = [existing.state for existing in stack]
+        if item.state in states:
+            return stack[: states.index(item.state) + 1]
+    return (*stack, item)[-STACK_DEPTH:]
 
 
 def new_record(

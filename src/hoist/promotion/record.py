@@ -18,6 +18,7 @@ from hoist import __version__
 from hoist.clock import parse_time_or_none
 from hoist.digest import Digest
 from hoist.errors import HoistError, IntegrityError
+from hoist.manifest import Descriptor
 
 
 class Kind(enum.StrEnum):
@@ -115,9 +116,11 @@ class GateResult:
     environment: str
     evidence: tuple[str, ...] = ()
     overridden: bool = False
+    member: str | None = None
+    """For an environment of several images: the image the decision is about."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "gate": self.gate,
             "passed": self.passed,
             "detail": self.detail,
@@ -125,6 +128,9 @@ class GateResult:
             "evidence": list(self.evidence),
             "overridden": self.overridden,
         }
+        if self.member is not None:
+            out["member"] = self.member
+        return out
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
@@ -135,6 +141,7 @@ class GateResult:
             environment=str(doc.get("environment", "")),
             evidence=tuple(str(e) for e in doc.get("evidence") or ()),
             overridden=bool(doc.get("overridden", False)),
+            member=doc.get("member"),
         )
 
 
@@ -154,22 +161,77 @@ class OverrideInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MemberState:
+    """One image of a set as a record leaves it: where it lives, its digest, its history tag."""
+
+    reference: str
+    """The member's repository (``registry/repository``), without tag."""
+    digest: Digest
+    media_type: str
+    size: int
+    history_tag: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "reference": self.reference,
+            "digest": str(self.digest),
+            "media_type": self.media_type,
+            "size": self.size,
+        }
+        if self.history_tag:
+            out["history_tag"] = self.history_tag
+        return out
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, self.size)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> MemberState:
+        return cls(
+            reference=str(doc["reference"]),
+            digest=Digest.parse(str(doc["digest"])),
+            media_type=str(doc["media_type"]),
+            size=int(doc["size"]),
+            history_tag=doc.get("history_tag"),
+        )
+
+
+def _members_json(members: Mapping[str, MemberState]) -> dict[str, Any]:
+    return {name: state.to_json() for name, state in members.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackItem:
-    """A digest the environment can roll back to, and the record that set it."""
+    """A state the environment can roll back to (a digest, or each member's digest), and its record."""
 
     digest: Digest
     seq: int
     history_tag: str | None = None
+    members: Mapping[str, Digest] | None = None
+    """For a set: every member's digest in that state."""
+
+    @property
+    def state(self) -> object:
+        """What identifies the state: the digest, or the members' digests."""
+        return tuple(sorted(self.members.items())) if self.members is not None else self.digest
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"digest": str(self.digest), "seq": self.seq}
         if self.history_tag:
             out["history_tag"] = self.history_tag
+        if self.members is not None:
+            out["members"] = {name: str(digest) for name, digest in self.members.items()}
         return out
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> StackItem:
-        return cls(digest=Digest.parse(str(doc["digest"])), seq=int(doc["seq"]), history_tag=doc.get("history_tag"))
+        members = doc.get("members")
+        return cls(
+            digest=Digest.parse(str(doc["digest"])),
+            seq=int(doc["seq"]),
+            history_tag=doc.get("history_tag"),
+            members={str(k): Digest.parse(str(v)) for k, v in members.items()} if isinstance(members, dict) else None,
+        )
 
 
 STACK_DEPTH = 20
@@ -218,6 +280,13 @@ class Record:
     details: Mapping[str, Any] = field(default_factory=dict)
     stack: tuple[StackItem, ...] | None = None
     """The environment's rollback stack after this record, oldest first (None in records that predate it)."""
+    members: Mapping[str, MemberState] | None = None
+    """For an environment of several images: each member's state after this record (what a deploy
+    deployed). ``digest`` is then the primary member's."""
+    only: tuple[str, ...] = ()
+    """The members a promotion moved on purpose when not all of them (``--only``)."""
+    mirrors: Mapping[str, str] = field(default_factory=dict)
+    """Each mirror this record's image was copied to, and how that went (``copied`` or the error)."""
     hoist: str = __version__
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields written by another hoist version, kept so the record round-trips."""
@@ -237,6 +306,18 @@ class Record:
     def healthy_deploy(self) -> bool:
         """A deploy that left a healthy service: the new image passed, or the previous one was restored."""
         return self.kind is Kind.DEPLOY and self.outcome in (DeployOutcome.HEALTHY, DeployOutcome.RESTORED)
+
+    def digest_of(self, member: str | None) -> Digest:
+        """The digest this record gives ``member`` (the record's own digest for a single image)."""
+        if member is not None and self.members is not None and member in self.members:
+            return self.members[member].digest
+        return self.digest
+
+    def names(self, digest: Digest, member: str | None = None) -> bool:
+        """The record is about ``digest`` (as ``member``'s digest, for a set)."""
+        if self.members is not None and member is not None:
+            return member in self.members and self.members[member].digest == digest
+        return self.digest == digest
 
     @property
     def automatic(self) -> bool:
@@ -272,6 +353,9 @@ class Record:
             "deploy": self.deploy.to_json() if self.deploy else None,
             "details": dict(self.details),
             "stack": [item.to_json() for item in self.stack] if self.stack is not None else None,
+            "members": _members_json(self.members) if self.members is not None else None,
+            "only": list(self.only),
+            "mirrors": dict(self.mirrors),
             "hoist": self.hoist,
         }
         # Empty values are left out (older records were written so), except the chain link.
@@ -330,9 +414,18 @@ def _parse(doc: Mapping[str, Any]) -> Record:
         deploy=DeployInfo.from_json(deploy) if isinstance(deploy, Mapping) else None,
         details=dict(doc.get("details") or {}),
         stack=tuple(StackItem.from_json(i) for i in doc["stack"]) if isinstance(doc.get("stack"), list) else None,
+        members=_parse_members(doc.get("members")),
+        only=tuple(str(m) for m in doc.get("only") or ()),
+        mirrors={str(k): str(v) for k, v in (doc.get("mirrors") or {}).items()},
         hoist=str(doc.get("hoist") or ""),
         extra={k: v for k, v in doc.items() if k not in _KNOWN},
     )
+
+
+def _parse_members(value: Any) -> dict[str, MemberState] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {str(name): MemberState.from_json(state) for name, state in value.items()}
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,17 @@ from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import InputError, InvalidDigest, NotFound, OperationError
+from hoist.manifest import Descriptor, Manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View
-from hoist.promotion.publish import FollowUp, Publish
-from hoist.promotion.record import GateResult, Kind, OverrideInfo, Record, Source
+from hoist.promotion.moving import Placed, put_back
+from hoist.promotion.publish import FollowUp, Publish, TagSet
+from hoist.promotion.record import GateResult, Kind, MemberState, OverrideInfo, Record, Source, StackItem
 from hoist.promotion.rules import Override, decide
 from hoist.ref import Reference
+from hoist.store.base import Store
 from hoist.timing import Timer
 
 HISTORY_SCAN = 500
@@ -45,6 +48,8 @@ class RollbackResult:
     override: OverrideInfo | None = None
     gates: tuple[GateResult, ...] = ()
     follow_ups_failed: tuple[FollowUp, ...] = ()
+    mirrors_failed: dict[str, str] = field(default_factory=dict)
+    """Mirrors whose tags could not be moved back."""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -63,25 +68,29 @@ def parse_target(text: str) -> int | Digest:
         raise InputError(f"rollback target {text!r}: expected a sequence number or a digest (sha256:…)") from exc
 
 
-def _choose(ledger: Ledger, view: View, env: Environment, to: int | Digest | None) -> tuple[Digest, int | None]:
-    """The digest to roll back to and the sequence number of the record that set it (None: never set)."""
+def _choose(ledger: Ledger, view: View, env: Environment, to: int | Digest | None) -> tuple[StackItem, bool]:
+    """The state to roll back to, and whether the environment had it (a record set it)."""
     if view.head is None:
         raise InputError(f"{env.name} has no ledger yet: nothing to roll back to (promote something first)")
     if to is None:
         target = view.rollback_target
         if target is None:
             raise InputError(f"{env.name} has no earlier promoted image to roll back to")
-        return target.digest, target.seq
+        return target, True
+    if isinstance(to, Digest) and env.is_set:
+        raise InputError(f"{env.name} holds several images: roll back to a sequence number, not a digest")
     found = view.promoted_at(to) if isinstance(to, int) else view.promoted(to)
     if found is None:  # look past what the head holds
         older = ledger.history(HISTORY_SCAN, view=view)
         history = View(tuple(older), view.pinned)
         found = history.promoted_at(to) if isinstance(to, int) else history.promoted(to)
     if found is not None:
-        return found.record.digest, found.record.seq
+        record = found.record
+        members = {n: m.digest for n, m in record.members.items()} if record.members is not None else None
+        return StackItem(digest=record.digest, seq=record.seq, history_tag=record.history_tag, members=members), True
     if isinstance(to, int):
         raise InputError(f"{env.name} has no promotion or rollback with sequence {to}")
-    return to, None
+    return StackItem(digest=to, seq=0), False
 
 
 def rollback(
@@ -96,8 +105,8 @@ def rollback(
     automatic: bool = False,
     details: Mapping[str, Any] | None = None,
 ) -> RollbackResult:
-    """Roll ``name`` back; ``automatic`` (a deploy that failed its health checks) may go to any digest the
-    environment served, and is recorded as such."""
+    """Roll ``name`` back (every image of a set together); ``automatic`` (a deploy that failed its health
+    checks) may go to any digest the environment served, and is recorded as such."""
     timer = Timer()
     env = ctx.environment(name)
     store = ctx.open(env.image, push=not dry_run)
@@ -105,13 +114,125 @@ def rollback(
     reason = reason if reason is not None else (override.reason if override is not None else None)
     with timer.stage("resolve"):
         view = ledger.read()
-        digest, target_seq = _choose(ledger, view, env, to)
+        target, known = _choose(ledger, view, env, to)
         rules: list[GateResult] = []
-        if target_seq is None and not automatic:
-            detail = f"{env.name} never had {digest}"
+        if not known and not automatic:
+            detail = f"{env.name} never had {target.digest}"
             rules.append(GateResult(gate="promoted", passed=False, detail=detail, environment=env.name))
-        what = f"rollback of {env.name} to {digest}"
-        gates, overridden = decide(rules, override=override, what=what, subject=digest)
+        what = f"rollback of {env.name} to {target.digest}"
+        gates, overridden = decide(rules, override=override, what=what, subject=target.digest)
+        moves = _moves(ctx, env, target, dry_run=dry_run)
+    primary = moves[0]
+    result = RollbackResult(
+        environment=env.name,
+        reference=env.image,
+        digest=target.digest,
+        previous_digest=view.current,
+        target_seq=target.seq or None,
+        dry_run=dry_run,
+        tags=primary.tags,
+        reason=reason,
+        forced=force,
+        automatic=automatic,
+        override=overridden,
+        gates=gates,
+    )
+    there = all(m.before is not None and m.before.digest == m.manifest.digest for m in moves)
+    if not force and there and (env.is_set or target.digest == view.current):
+        result.noop = True
+        return result
+    if dry_run:
+        return result
+    state = {m.member: m.state() for m in moves} if env.is_set else None
+
+    def build(latest: View) -> Record:
+        return new_record(
+            latest,
+            kind=Kind.ROLLBACK,
+            environment=env.name,
+            subject=primary.manifest.descriptor,
+            provenance=ctx.provenance(),
+            source=Source(environment=env.name, seq=target.seq) if target.seq else None,
+            tags=primary.tags,
+            reason=reason,
+            forced=force,
+            override=overridden,
+            gates=gates,
+            timings=dict(timer.stages),
+            members=state,
+            details={**(details or {}), **({"automatic": True} if automatic else {})},
+        )
+
+    tagsets = [t for m in moves for t in m.tagsets(env.is_set)]
+    publish = Publish(ledger, tagsets, jobs=ctx.jobs, timer=timer)
+    publish.start(build, view)
+    published = publish.finish()
+    if published.move_errors:
+        restored = put_back([m.placed() for m in moves])
+        failed = "; ".join(f"{where}: {error}" for where, error in published.move_errors.items())
+        raise OperationError(
+            f"rollback of {env.name}: {failed}; the tags that moved were put back ({restored}); "
+            f"the ledger's seq {published.appended.entry.record.seq} names a rollback that did not complete"
+        )
+    result.seq = published.appended.entry.record.seq
+    result.record = published.appended.entry.manifest
+    result.follow_ups_failed = published.failed
+    result.mirrors_failed = published.mirror_errors
+    result.timings = timer.summary()
+    ctx.announce(
+        "rollback",
+        env.name,
+        digest=str(target.digest),
+        previous_digest=str(view.current) if view.current else None,
+        seq=result.seq,
+        reason=reason,
+        automatic=automatic,
+        image=f"{env.image.name}@{target.digest}",
+    )
+    return result
+
+
+@dataclass
+class _Back:
+    """One image going back: where, to which manifest, which tags, and what they name now."""
+
+    member: str
+    env: Environment
+    store: Store
+    manifest: Manifest
+    tags: tuple[str, ...]
+    before: Descriptor | None
+    mirrors: list[tuple[Store, tuple[str, ...]]]
+
+    def state(self) -> MemberState:
+        image = self.env.member(self.member).image
+        return MemberState(
+            reference=image.name,
+            digest=self.manifest.digest,
+            media_type=self.manifest.media_type,
+            size=len(self.manifest.raw),
+        )
+
+    def placed(self) -> Placed:
+        return Placed(store=self.store, digest=self.manifest.digest, tags=self.tags, before=self.before)
+
+    def tagsets(self, is_set: bool) -> list[TagSet]:
+        name = self.member if is_set else None
+        own = [TagSet(store=self.store, image=self.manifest, tags=self.tags, member=name)]
+        return own + [
+            TagSet(store=store, image=self.manifest, tags=tags, member=name, mirror=True)
+            for store, tags in self.mirrors
+        ]
+
+
+def _moves(ctx: Context, env: Environment, target: StackItem, *, dry_run: bool) -> list[_Back]:
+    """Each image's way back: its manifest (it must still exist), its tags, what they name now."""
+    moves = []
+    for member in env.members:
+        digest = target.members.get(member.name) if target.members is not None else target.digest
+        if digest is None:
+            continue  # a member the target state did not have (added to the set later): left as it is
+        store = ctx.open(member.image, push=not dry_run)
         try:
             manifest = store.get_manifest(digest)
         except NotFound as exc:
@@ -119,61 +240,11 @@ def rollback(
                 f"cannot roll {env.name} back to {digest}: it no longer exists in {store.location} "
                 "(pruned or garbage-collected)"
             ) from exc
-    tags = (env.tag, *[t for t in static_tags(env) if t != env.tag])
-    result = RollbackResult(
-        environment=env.name,
-        reference=env.image,
-        digest=digest,
-        previous_digest=view.current,
-        target_seq=target_seq,
-        dry_run=dry_run,
-        tags=tags,
-        reason=reason,
-        forced=force,
-        automatic=automatic,
-        override=overridden,
-        gates=gates,
-    )
-    if digest == view.current and not force:
-        current = store.head_manifest(env.tag)
-        if current is not None and current.digest == digest:
-            result.noop = True
-            return result
-    if dry_run:
-        return result
-
-    def build(latest: View) -> Record:
-        return new_record(
-            latest,
-            kind=Kind.ROLLBACK,
-            environment=env.name,
-            subject=manifest.descriptor,
-            provenance=ctx.provenance(),
-            source=Source(environment=env.name, seq=target_seq) if target_seq else None,
-            tags=tags,
-            reason=reason,
-            forced=force,
-            override=overridden,
-            gates=gates,
-            timings=dict(timer.stages),
-            details={**(details or {}), **({"automatic": True} if automatic else {})},
-        )
-
-    publish = Publish(ledger, manifest, tags, jobs=ctx.jobs, timer=timer)
-    publish.start(build, view)
-    published = publish.finish()
-    result.seq = published.appended.entry.record.seq
-    result.record = published.appended.entry.manifest
-    result.follow_ups_failed = published.failed
-    result.timings = timer.summary()
-    ctx.announce(
-        "rollback",
-        env.name,
-        digest=str(digest),
-        previous_digest=str(view.current) if view.current else None,
-        seq=result.seq,
-        reason=reason,
-        automatic=automatic,
-        image=f"{env.image.name}@{digest}",
-    )
-    return result
+        extra = [t for t in static_tags(env) if t != member.tag]
+        tags = (member.tag, *extra)
+        mirrors = [
+            (ctx.open(m, push=not dry_run), tuple(dict.fromkeys([m.tag, *extra] if m.tag else extra)))
+            for m in member.mirrors
+        ]
+        moves.append(_Back(member.name, env, store, manifest, tags, store.head_manifest(member.tag), mirrors))
+    return moves
