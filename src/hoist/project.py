@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from hoist.promotion.record import Entry, GateResult
     from hoist.promotion.rollback import RollbackResult
     from hoist.promotion.status import EnvironmentStatus
+    from hoist.promotion.sync import SyncResult
     from hoist.store.registry.transport import RequestStats
 
 
@@ -116,6 +117,7 @@ class Project:
         target: str,
         *,
         digest: str | Digest | None = None,
+        only: Sequence[str] | None = None,
         reason: str | None = None,
         override: Override | None = None,
         force: bool = False,
@@ -131,6 +133,7 @@ class Project:
             source,
             target,
             digest=_digest(digest),
+            only=only,
             reason=reason,
             override=override,
             force=force,
@@ -144,6 +147,7 @@ class Project:
         target: str,
         *,
         digest: str | Digest | None = None,
+        only: Sequence[str] | None = None,
         reason: str | None = None,
         override: Override | None = None,
         force: bool = False,
@@ -154,12 +158,14 @@ class Project:
 
         Raises :class:`hoist.GateRefused` (nothing changed) when a gate refuses and ``override`` does not
         cover it. ``force`` records the promotion again when ``target`` has the digest already, and allows
-        a ``source`` other than ``target``'s ``from``.
+        a ``source`` other than ``target``'s ``from``. For an environment of several images, every image
+        moves (or none); ``only`` names the ones to move on purpose.
         """
         return self.promotion(
             source,
             target,
             digest=digest,
+            only=only,
             reason=reason,
             override=override,
             force=force,
@@ -173,6 +179,7 @@ class Project:
         target: str,
         *,
         digest: str | Digest | None = None,
+        only: Sequence[str] | None = None,
         reason: str | None = None,
         override: Override | None = None,
         force: bool = False,
@@ -183,7 +190,14 @@ class Project:
         from hoist.deploy.release import release
 
         promotion = self.promotion(
-            source, target, digest=digest, reason=reason, override=override, force=force, referrers=referrers
+            source,
+            target,
+            digest=digest,
+            only=only,
+            reason=reason,
+            override=override,
+            force=force,
+            referrers=referrers,
         )
         return release(self.context, promotion)
 
@@ -298,7 +312,14 @@ class Project:
         from hoist.promotion.audit import audit
 
         env = self.context.environment(environment)
-        return audit(self.context.open(env.image), env, jobs=self.options.jobs, since=since)
+        ctx = self.context
+        return audit(ctx.open(env.image), env, jobs=self.options.jobs, since=since, opener=ctx.open)
+
+    def sync(self, environment: str, *, dry_run: bool = False) -> SyncResult:
+        """Bring ``environment``'s mirrors level with it: each gets the digest it has, its evidence and tags."""
+        from hoist.promotion.sync import sync
+
+        return sync(self.context, environment, dry_run=dry_run)
 
     def prune(self, environment: str, *, keep: int, dry_run: bool = False) -> PruneResult:
         """Remove history tags beyond the newest ``keep`` (never the current image's), and record it."""

@@ -122,6 +122,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "command"),
     "audit": ("audit", "command"),
     "prune": ("prune", "command"),
+    "sync": ("sync", "command"),
     "deploy": ("deploy", "command"),
     "release": ("release", "command"),
     "sign": ("sign", "command"),

@@ -15,7 +15,9 @@ from hoist.cli.options import F, dry_run_option, json_option
 from hoist.errors import GateRefused, InputError
 
 if TYPE_CHECKING:
-    from hoist.promotion.promote import PromoteResult
+    from collections.abc import Sequence
+
+    from hoist.promotion.promote import MirrorResult, PromoteResult
     from hoist.promotion.publish import FollowUp
     from hoist.promotion.rules import Override
 
@@ -36,6 +38,12 @@ def promotion_options(function: F) -> F:
                 is_flag=True,
                 help="Promote even when TO has the digest already, when FROM is not "
                 "TO's 'from', or (with --reason) over refused gates.",
+            ),
+            click.option(
+                "--only",
+                multiple=True,
+                metavar="NAME",
+                help="For an environment of several images: move only this one (repeatable), on purpose.",
             ),
             click.option("--no-referrers", is_flag=True, help="Do not carry signatures, attestations and SBOMs along."),
             json_option,
@@ -70,6 +78,15 @@ def refusals(*, force: bool, reason: str | None, json_out: bool) -> Iterator[Non
         raise
 
 
+def report_mirrors(behind: Sequence[MirrorResult], environment: str) -> None:
+    """Mirrors that did not get the digest: the environment moved; say which mirror, exit 1."""
+    if not behind:
+        return
+    for mirror in behind:
+        note(f"hoist: error: mirror {mirror.reference} did not get {mirror.digest}: {mirror.error}")
+    raise click.exceptions.Exit(1)
+
+
 def report_follow_ups(failed: tuple[FollowUp, ...], what: str) -> None:
     """A step after the change that did not complete: say so, and exit with its own status."""
     if not failed:
@@ -90,6 +107,7 @@ def command(
     reason: str | None,
     force: bool,
     dry_run: bool,
+    only: tuple[str, ...],
     no_referrers: bool,
     json_out: bool,
 ) -> None:
@@ -101,6 +119,7 @@ def command(
                 source,
                 target,
                 digest=digest,
+                only=only,
                 reason=reason,
                 override=override_for(force=force, reason=reason),
                 force=force,
@@ -114,6 +133,7 @@ def command(
         _print(result, requests)
     if not dry_run:
         _github(result)
+    report_mirrors(result.mirrors_behind, result.environment)
     report_follow_ups(result.follow_ups_failed, f"the promotion of {result.digest} to {result.environment}")
 
 
@@ -130,6 +150,14 @@ def _print(result: PromoteResult, requests: int) -> None:
     say(f"  tags: {', '.join(result.tags)}; history tag: {result.history_tag}")
     if result.previous_digest:
         say(f"  previous: {result.previous_digest}")
+    if len(result.members) > 1 or result.only:
+        for member in result.members:
+            say(f"  {member.name}: {member.digest} -> {member.reference}")
+        if result.only:
+            say(f"  only: {', '.join(result.only)} (on purpose)")
+    for mirror in result.mirrors:
+        state = "ok" if mirror.error is None else f"BEHIND ({mirror.error}); 'hoist sync {result.environment}'"
+        say(f"  mirror {mirror.reference}: {state}")
     if result.copy is not None:
         copy = result.copy
         say(

@@ -8,13 +8,20 @@ from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.copy import progress
 from hoist.cli.deploy import target_outputs
-from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups
+from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups, report_mirrors
 
 
 @click.command("release")
 @promotion_options
 def command(
-    source: str, target: str, digest: str | None, reason: str | None, force: bool, no_referrers: bool, json_out: bool
+    source: str,
+    target: str,
+    digest: str | None,
+    reason: str | None,
+    force: bool,
+    only: tuple[str, ...],
+    no_referrers: bool,
+    json_out: bool,
 ) -> None:
     """The production path: promote FROM to TO by digest, verify, deploy, check health, roll back on failure."""
     from hoist.deploy.release import STAGES
@@ -26,6 +33,7 @@ def command(
                 source,
                 target,
                 digest=digest,
+                only=only,
                 reason=reason,
                 override=override_for(force=force, reason=reason),
                 force=force,
@@ -50,5 +58,6 @@ def command(
         f"### hoist released `{result.promotion.digest}` to {result.promotion.environment}\n\n"
         + github.table(["stage", "time"], rows)
     )
+    report_mirrors(result.promotion.mirrors_behind, result.promotion.environment)
     failed = result.promotion.follow_ups_failed + (result.deployment.follow_ups_failed if result.deployment else ())
     report_follow_ups(failed, f"the release of {result.promotion.digest} to {result.promotion.environment}")

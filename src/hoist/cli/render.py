@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hoist.promotion.publish import FollowUp
     from hoist.promotion.record import Entry
     from hoist.promotion.rollback import RollbackResult
+    from hoist.promotion.status import EnvironmentStatus
 
 
 def jsonable(value: Any) -> Any:
@@ -143,6 +144,22 @@ def promotion(result: PromoteResult) -> dict[str, Any]:
         "copy": copy_result(result.copy) if result.copy else None,
         "evidence": result.evidence.to_json() if result.evidence else None,
         "signature": result.signature,
+        "members": [
+            {
+                "name": m.name,
+                "reference": str(m.reference),
+                "digest": str(m.digest),
+                "previous_digest": jsonable(m.previous_digest),
+                "tags": list(m.tags),
+                "history_tag": m.history_tag,
+            }
+            for m in result.members
+        ],
+        "only": list(result.only),
+        "mirrors": [
+            {"member": m.member, "reference": str(m.reference), "digest": str(m.digest), "error": m.error}
+            for m in result.mirrors
+        ],
         "follow_ups_failed": follow_ups(result.follow_ups_failed),
         "timings": result.timings,
     }
@@ -167,6 +184,13 @@ def release(result: ReleaseResult) -> dict[str, Any]:
         "deploy": deployment(result.deployment) if result.deployment else None,
         "stages": result.stages,
     }
+
+
+def status(result: EnvironmentStatus) -> dict[str, Any]:
+    out = jsonable(result)
+    out["members"] = [{**jsonable(m), "drift": m.drift} for m in result.members]
+    out["mirrors"] = [{**jsonable(m), "behind": m.behind} for m in result.mirrors]
+    return dict(out)
 
 
 def entry(item: Entry) -> dict[str, Any]:

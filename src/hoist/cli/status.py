@@ -25,7 +25,7 @@ def command(environments: tuple[str, ...], json_out: bool) -> None:
     """Where each environment stands."""
     results = STATE.project().status(*environments)
     if json_out:
-        emit_json([render.value(r) for r in results])
+        emit_json([render.status(r) for r in results])
         return
     for item in results:
         if item.error:
@@ -37,6 +37,13 @@ def command(environments: tuple[str, ...], json_out: bool) -> None:
         say(f"  {item.reference}")
         ready = "ready" if item.rollback_ready else "not ready"
         say(f"  rollback: {ready} ({item.rollback_detail})")
+        for member in item.members:
+            drift = f"  DRIFT: the tag points at {member.tag_digest}" if member.drift else ""
+            say(f"  {member.name}: {member.digest or 'nothing'} ({member.reference}){drift}")
+        for mirror in item.mirrors:
+            state = "level" if not mirror.behind else f"BEHIND: holds {mirror.found or 'nothing'}"
+            error = f" ({mirror.error})" if mirror.error else ""
+            say(f"  mirror {mirror.reference}: {state}{error}")
         if item.target_digest or item.target_detail:
             same = "" if item.target_digest in (None, item.digest) else "  (differs from the promoted digest)"
             say(f"  repository: {item.target_digest or '-'} ({item.target_detail}){same}")

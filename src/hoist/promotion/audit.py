@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +14,7 @@ from hoist.promotion.artifact import parse_record_manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.ledger import Ledger
 from hoist.promotion.record import Entry, Kind, Record
+from hoist.ref import Reference, parse_reference
 from hoist.store.base import Store
 
 
@@ -61,7 +62,12 @@ class Audit:
         }
 
 
-def audit(store: Store, env: Environment, *, jobs: int = 8, since: int | None = None) -> Audit:
+Opener = Callable[[Reference], Store]
+
+
+def audit(
+    store: Store, env: Environment, *, jobs: int = 8, since: int | None = None, opener: Opener | None = None
+) -> Audit:
     """Check every record from the head back to the first (or to sequence ``since``): each link, each
     copy later records keep, and each recorded digest and history tag.
 
@@ -85,7 +91,7 @@ def audit(store: Store, env: Environment, *, jobs: int = 8, since: int | None = 
     if not seen:
         return result
     _check_copies(seen, copies, result)
-    _check_digests(store, env, seen, result, jobs)
+    _check_digests(store, env, seen, result, jobs, opener)
     return result
 
 
@@ -195,35 +201,67 @@ def _check_copies(seen: list[Entry], copies: dict[Digest, list[tuple[int, str]]]
                 result.error(seq, f"record seq {seq} differs from the copy kept in seq {holder_seq}: altered")
 
 
-def _check_digests(store: Store, env: Environment, entries: list[Entry], result: Audit, jobs: int) -> None:
+def _recorded(entries: list[Entry], home: str) -> tuple[set[tuple[str, Digest]], list[tuple[Entry, str, str, Digest]]]:
+    """The (repository, digest) pairs the records name, and their history tags (record, repository, tag,
+    digest); a single image lives in the ledger's own repository ``home``."""
+    wanted: set[tuple[str, Digest]] = set()
+    history: list[tuple[Entry, str, str, Digest]] = []
+    for entry in entries:
+        record = entry.record
+        images = (
+            [(state.reference, state.digest, state.history_tag) for state in record.members.values()]
+            if record.members is not None
+            else [(home, record.digest, record.history_tag)]
+        )
+        for reference, digest, tag in images:
+            wanted.add((reference, digest))
+            if record.kind is Kind.PROMOTE and tag:
+                history.append((entry, reference, tag, digest))
+    return wanted, history
+
+
+def _check_digests(
+    store: Store, env: Environment, entries: list[Entry], result: Audit, jobs: int, opener: Opener | None
+) -> None:
+    """Every recorded digest still exists in its repository, and every history tag names it."""
     pruned: set[Digest] = set()
     for entry in entries:
         if entry.record.kind is Kind.PRUNE:
             pruned.update(Digest.parse(str(d)) for d in entry.record.details.get("digests", []))
-    digests = sorted({e.record.digest for e in entries})
-    result.digests_checked = len(digests)
+    stores: dict[str, Store] = {str(store.location): store}
 
-    def exists(digest: Digest) -> bool:
+    def store_for(reference: str) -> Store:
+        if reference not in stores:
+            stores[reference] = opener(parse_reference(reference)) if opener is not None else store
+        return stores[reference]
+
+    wanted, history = _recorded(entries, str(store.location))
+    items = sorted(wanted, key=lambda item: (item[0], str(item[1])))
+    result.digests_checked = len(items)
+
+    def exists(item: tuple[str, Digest]) -> bool:
         try:
-            return store.head_manifest(digest) is not None
+            return store_for(item[0]).head_manifest(item[1]) is not None
         except HoistError:
             return False
 
+    for reference, _digest in items:
+        store_for(reference)  # open each repository once, before the threads
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hoist-audit") as pool:
-        present = dict(zip(digests, pool.map(exists, digests), strict=True))
-        history = [(e, e.record.history_tag) for e in entries if e.record.kind is Kind.PROMOTE and e.record.history_tag]
-        tags = list(pool.map(lambda item: store.head_manifest(item[1]), history))
-    for digest, ok in present.items():
+        present = dict(zip(items, pool.map(exists, items), strict=True))
+        tags = list(pool.map(lambda item: store_for(item[1]).head_manifest(item[2]), history))
+    for (reference, digest), ok in present.items():
         if ok:
             continue
-        seqs = ", ".join(str(e.record.seq) for e in reversed(entries) if e.record.digest == digest)
+        seqs = ", ".join(str(e.record.seq) for e in reversed(entries) if e.record.names(digest) or (
+            e.record.members and any(m.digest == digest for m in e.record.members.values())))  # fmt: skip
         if digest in pruned:
             result.warn(None, f"{digest} (seq {seqs}) was pruned and is gone")
         else:
-            result.error(None, f"{digest} recorded in seq {seqs} no longer exists in {store.location}")
-    for (entry, name), found in zip(history, tags, strict=True):
-        if found is not None and found.digest != entry.record.digest:
-            result.error(entry.record.seq, f"history tag {name} points at {found.digest}, not {entry.record.digest}")
+            result.error(None, f"{digest} recorded in seq {seqs} no longer exists in {reference}")
+    for (entry, _reference, name, digest), found in zip(history, tags, strict=True):
+        if found is not None and found.digest != digest:
+            result.error(entry.record.seq, f"history tag {name} points at {found.digest}, not {digest}")
     current = entries[0].record.current
     at_tag = store.head_manifest(env.tag)
     promoted = any(e.record.kind.moves_tags for e in entries)

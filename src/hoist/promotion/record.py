@@ -26,6 +26,8 @@ class Kind(enum.StrEnum):
     ROLLBACK = "rollback"
     DEPLOY = "deploy"
     PRUNE = "prune"
+    SYNC = "sync"
+    """Mirrors brought level with the environment."""
 
     @property
     def moves_tags(self) -> bool:

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from hoist.digest import Digest
 from hoist.errors import HoistError
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
-from hoist.promotion.ledger import Ledger
+from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.record import DeployOutcome
+from hoist.promotion.sync import MirrorState, mirror_states, wanted
 from hoist.ref import Reference
 from hoist.store.base import Store
+
+
+@dataclass(kw_only=True)
+class MemberStatus:
+    """One image of an environment of several: its digest as the ledger says, and as its tag says."""
+
+    name: str
+    reference: Reference
+    digest: Digest | None
+    tag_digest: Digest | None
+
+    @property
+    def drift(self) -> bool:
+        return self.digest is not None and self.tag_digest != self.digest
 
 
 @dataclass(kw_only=True)
@@ -31,6 +47,10 @@ class EnvironmentStatus:
     deployed_at: str | None
     deploy_result: DeployOutcome | None
     records: int
+    members: list[MemberStatus] = field(default_factory=list)
+    """For an environment of several images: each of them."""
+    mirrors: list[MirrorState] = field(default_factory=list)
+    """Every mirror, and whether it is behind (``hoist sync`` brings it level)."""
     target_digest: Digest | None = None
     """What the deploy target says it holds, for targets that can tell cheaply (a GitOps repository)."""
     target_detail: str | None = None
@@ -65,6 +85,10 @@ def environment_status(ctx: Context, store: Store, env: Environment) -> Environm
         deploy_result=deploy.record.outcome if deploy else None,
         records=head.record.seq if head else 0,
     )
+    if env.is_set:
+        _members(ctx, env, view, status)
+    if env.mirrors:
+        status.mirrors = mirror_states(ctx, env, wanted(view, env))
     target = view.rollback_target
     if target is not None:
         status.rollback_to = target.digest
@@ -76,6 +100,18 @@ def environment_status(ctx: Context, store: Store, env: Environment) -> Environm
         else:
             status.rollback_detail = f"seq {target.seq}: {name} is gone (pruned?)"
     return status
+
+
+def _members(ctx: Context, env: Environment, view: View, status: EnvironmentStatus) -> None:
+    state = view.current_members or {}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(env.members)))) as pool:
+        tags = list(pool.map(lambda m: ctx.open(m.image).head_manifest(m.tag), env.members))
+    for member, found in zip(env.members, tags, strict=True):
+        recorded = state[member.name].digest if member.name in state else None
+        tag_digest = found.digest if found is not None else None
+        status.members.append(MemberStatus(name=member.name, reference=member.image, digest=recorded,
+                                           tag_digest=tag_digest))  # fmt: skip
+    status.drift = status.drift or any(m.drift for m in status.members)
 
 
 def status(ctx: Context, names: list[str] | None = None) -> list[EnvironmentStatus]:
