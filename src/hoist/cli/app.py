@@ -169,7 +169,9 @@ def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per
     except click.ClickException as exc:
         return _fail(exc.format_message() + _usage_hint(exc), exc.exit_code, exc, verbose=verbose)
     except HoistError as exc:
-        return _fail(str(exc), exc.exit_code, exc, verbose=verbose)
+        from hoist.cli.hints import hint
+
+        return _fail(str(exc) + hint(exc), exc.exit_code, exc, verbose=verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         message = f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details, and report it)"
         return _fail(message, 1, exc, verbose=verbose)
@@ -196,4 +198,8 @@ def _usage_hint(exc: click.ClickException) -> str:
 
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    # httpx imports its own command-line client when it is imported (rich, pygments: about 60 ms of
+    # every start); hoist never runs it, and without the module httpx takes its documented fallback.
+    # A process-wide choice, so it is made here, for the hoist command, before httpx is imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     sys.exit(run())

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hoist.errors import InputError
+from hoist.errors import DeleteUnsupported, InputError
 from hoist.promotion.config import Config
 from hoist.promotion.ledger import Ledger, View, subject_of
 from hoist.promotion.provenance import actor, ci_info, git_info, timestamp
@@ -62,8 +62,23 @@ def prune(
         (result.removed if tag in existing else result.missing).append(tag)
     if dry_run or not result.removed:
         return result
-    for tag in result.removed:
-        store.delete_tag(tag)
+    blocked: DeleteUnsupported | None = None
+    for index, tag in enumerate(list(result.removed)):
+        try:
+            store.delete_tag(tag)
+        except DeleteUnsupported as exc:  # the registry cannot delete: say what is left and what can
+            left, result.removed = result.removed[index:], result.removed[:index]
+            blocked = DeleteUnsupported(
+                f"this registry cannot delete tags ({exc}): {len(left)} history tag(s) left in place in "
+                f"{store.location}: {', '.join(left)}; to remove them, {exc.hint}",
+                hint=exc.hint,
+                status=exc.status,
+                code=exc.code,
+                registry=exc.registry,
+            )
+            break
+    if blocked is not None and not result.removed:
+        raise blocked
     removed_digests = sorted({d for t, d in ordered if t in result.removed} - {d for t, d in ordered if t in kept})
 
     def build(latest: View) -> Record:
@@ -91,4 +106,6 @@ def prune(
 
     appended = ledger.append(build)  # a fresh view: deleting tags took time
     result.record = str(appended.entry.manifest)
+    if blocked is not None:
+        raise blocked
     return result

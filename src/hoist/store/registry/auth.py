@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from hoist.errors import AuthenticationFailed, RegistryError, TransportError
+from hoist.store.registry.answers import safe_url
 from hoist.store.registry.credentials import Credentials
 
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
@@ -47,12 +48,14 @@ class Scope:
 
 
 def merge_scopes(scopes: Iterable[Scope]) -> list[Scope]:
-    """One scope per repository with the union of actions; push scopes first (PROTOCOL.md)."""
+    """One scope per repository with the union of actions, in first-seen order with the repositories
+    written to first: some token servers read only the first scope (PROTOCOL.md), so the repository a
+    push or mount writes to leads, and the one it reads from follows."""
     actions: dict[str, set[str]] = {}
     for scope in scopes:
         actions.setdefault(scope.repository, set()).update(scope.actions)
     merged = [Scope(repo, tuple(sorted(acts))) for repo, acts in actions.items()]
-    return sorted(merged, key=lambda s: ("push" not in s.actions, s.repository))
+    return sorted(merged, key=lambda s: "push" not in s.actions)  # stable: first-seen order otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,22 +150,25 @@ class Authenticator:
         challenge = parse_challenge(header)
         if challenge is None:
             raise AuthenticationFailed(
-                f"{self.host} refused the request (401) without a usable authentication challenge"
+                f"{self.host} refused the request (401) without a usable authentication challenge",
+                registry=self.host,
+                reason="denied",
+                status=401,
             )
         with self._lock:
             self._challenge = challenge
             if challenge.scheme == "basic":
                 creds = self._creds()
                 if creds is None:
-                    raise AuthenticationFailed(self._missing_message())
+                    raise self._missing()
                 return self._basic_header() or ""
             now = time.monotonic()
             for token in reversed(self._tokens):
                 if token.expires_at > now and token.covers(needed) and f"Bearer {token.value}" != used:
                     return f"Bearer {token.value}"
             offered = [_parse_scope(s) for s in (challenge.params.get("scope") or "").split()]
-            requested = set(needed) | self._declared | {s for s in offered if s is not None}
-            scopes = frozenset(merge_scopes(requested))
+            requested = [*needed, *(s for s in offered if s is not None), *sorted(self._declared)]
+            scopes = merge_scopes(requested)
             token = self._fetch(challenge, scopes)
             self._tokens.append(token)
             return f"Bearer {token.value}"
@@ -185,17 +191,22 @@ class Authenticator:
         raw = f"{creds.username}:{creds.secret.reveal()}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
-    def _missing_message(self) -> str:
-        host = self.host
-        return f"{host} requires authentication: log in with 'docker login {host}' or 'podman login {host}'"
+    def _missing(self) -> AuthenticationFailed:
+        return AuthenticationFailed(
+            f"{self.host} requires authentication and no credentials for it were found "
+            "(docker's config.json, containers' auth.json or a credential helper)",
+            registry=self.host,
+            reason="no-credentials",
+            status=401,
+        )
 
-    def _fetch(self, challenge: Challenge, scopes: frozenset[Scope]) -> _Token:
+    def _fetch(self, challenge: Challenge, scopes: list[Scope]) -> _Token:
         realm = challenge.realm
         if not realm:
-            raise AuthenticationFailed(f"{self.host} sent a Bearer challenge without a realm")
+            raise AuthenticationFailed(f"{self.host} sent a Bearer challenge without a realm", registry=self.host)
         creds = self._creds()
         service = challenge.params.get("service")
-        scope_list = [str(s) for s in merge_scopes(scopes)]
+        scope_list = [str(s) for s in scopes]
         if creds is not None and creds.identity_token:
             form = {
                 "grant_type": "refresh_token",
@@ -220,17 +231,26 @@ class Authenticator:
         response = self._send(httpx.Request("GET", realm, params=params, headers=headers))
         return self._token_from(response, scopes, creds)
 
-    def _token_from(self, response: httpx.Response, scopes: frozenset[Scope], creds: Credentials | None) -> _Token:
+    def _token_from(self, response: httpx.Response, scopes: list[Scope], creds: Credentials | None) -> _Token:
         if response.status_code in (401, 403):
             if creds is None:
-                raise AuthenticationFailed(self._missing_message())
+                raise self._missing()
             raise AuthenticationFailed(
                 f"{self.host} rejected the credentials from {creds.source or 'the credential store'} "
-                f"for user {creds.username!r}: log in again with 'docker login {self.host}'"
+                f"for user {creds.username!r}",
+                registry=self.host,
+                reason="rejected",
+                status=response.status_code,
+                method=response.request.method,
+                url=safe_url(response.request.url),
             )
         if response.status_code >= 400:
             raise RegistryError(
-                f"token server for {self.host} answered {response.status_code}", status=response.status_code
+                f"token server for {self.host} answered {response.status_code}",
+                status=response.status_code,
+                method=response.request.method,
+                url=safe_url(response.request.url),
+                registry=self.host,
             )
         try:
             doc = response.json()
@@ -242,7 +262,7 @@ class Authenticator:
         if not isinstance(value, str) or not value:
             raise TransportError(f"token server for {self.host} sent no token")
         lifetime = max(expires_in - _EXPIRY_MARGIN, expires_in / 2)
-        return _Token(value, scopes, time.monotonic() + lifetime)
+        return _Token(value, frozenset(scopes), time.monotonic() + lifetime)
 
 
 def _parse_scope(text: str) -> Scope | None:

@@ -1,10 +1,13 @@
-"""HTTP to one registry host: scheme, TLS, authentication, retries, request counting, error mapping.
+"""HTTP to one registry host: scheme, TLS, authentication, redirects, retries and waits, request counts.
 
-This is the only place where HTTP status codes become hoist errors. Retries (with exponential backoff
-and ``Retry-After``) cover 429, 5xx and dropped connections, and only for requests that are safe to
-send again; a body that arrives truncated is a dropped connection. Loopback hosts (and hosts the user
-marked insecure) work over plain HTTP with no flag, as docker treats them; hoist switches to HTTPS when
-such a server turns out to speak TLS. Everywhere else it is HTTPS with verification.
+Retries (exponential backoff, or the wait a ``Retry-After`` asks for) cover 408, 429, 5xx and dropped
+connections, and only for requests that are safe to send again; a body that arrives truncated is a
+dropped connection. Requests that stream a body are not repeated here: the upload code resumes or
+restarts them. Every wait is reported to ``RegistryOptions.on_wait`` first. Redirects are followed by
+hand so the registry's credentials never reach another host (object storage, a CDN, Pulp's content
+app). Loopback hosts (and hosts the user marked insecure) work over plain HTTP with no flag, as docker
+treats them; hoist switches to HTTPS when such a server turns out to speak TLS. Everywhere else it is
+HTTPS with verification. Status codes become hoist errors only in :mod:`.answers`.
 """
 
 from __future__ import annotations
@@ -14,80 +17,39 @@ import random
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
-import httpcore
 import httpx
 
 from hoist import __version__
-from hoist.errors import AuthenticationFailed, ManifestTooLarge, NotFound, RegistryError, TransportError
-from hoist.ref import DOCKER_HUB, DOCKER_HUB_API, is_loopback_host, split_host_port
-from hoist.store.registry.auth import Authenticator, Scope
-from hoist.store.registry.credentials import CredentialResolver
+from hoist.errors import AuthenticationFailed, ManifestTooLarge, RateLimited, TransportError
+from hoist.ref import DOCKER_HUB, DOCKER_HUB_API, is_loopback_host
+from hoist.store.registry.answers import (
+    REDIRECT_STATUSES,
+    RETRY_STATUSES,
+    Wait,
+    error_detail,
+    exhausted_quota,
+    requested_wait,
+    safe_url,
+    to_error,
+    wait_reason,
+)
+from hoist.store.registry.auth import Authenticator, Scope, parse_challenge
+from hoist.store.registry.netio import LargeReadTransport
+from hoist.store.registry.options import RegistryOptions, RequestStats
+from hoist.store.registry.profile import Quirks
+
+__all__ = ["RETRY_STATUSES", "RegistryClient", "RegistryOptions", "RequestStats"]
 
 log = logging.getLogger("hoist.http")
 
-# httpcore reads 64 KiB per recv(); streaming blobs of hundreds of MB then spends most of its CPU on
-# per-read overhead. 1 MiB reads double the throughput of a stream (measured: 300 -> 500 MB/s on
-# loopback). A class attribute, not an API: if httpcore drops it, hoist still works, only slower.
-if getattr(httpcore.HTTP11Connection, "READ_NUM_BYTES", 0) < 1024 * 1024:
-    httpcore.HTTP11Connection.READ_NUM_BYTES = 1024 * 1024
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_MAX_RETRY_AFTER = 30.0
+_MAX_REDIRECTS = 5
 
 
-@dataclass(frozen=True, kw_only=True)
-class RegistryOptions:
-    """How hoist talks to registries; one value shared by every client in a command."""
-
-    insecure: frozenset[str] = frozenset()
-    ca_file: Path | None = None
-    timeout: float = 60.0
-    retries: int = 5
-    retry_budget: float = 120.0
-    backoff: float = 0.25
-    credentials: CredentialResolver = field(default_factory=CredentialResolver)
-    transport: httpx.BaseTransport | None = None
-    max_connections: int = 32
-    chunk_size: int = 64 * 1024 * 1024
-    jobs: int = 8
-
-    def is_insecure(self, host: str) -> bool:
-        return host in self.insecure or split_host_port(host)[0] in self.insecure
-
-
-class RequestStats:
-    """Thread-safe counts of the HTTP requests a command made."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.auth_requests = 0
-        self.retries = 0
-        self.log: list[tuple[str, str, int]] = []
-
-    def record(self, method: str, path: str, status: int, *, auth: bool = False) -> None:
-        with self._lock:
-            self.requests += 1
-            if auth:
-                self.auth_requests += 1
-            self.log.append((method, path, status))
-
-    def retried(self) -> None:
-        with self._lock:
-            self.retries += 1
-
-    def snapshot(self) -> tuple[int, int]:
-        with self._lock:
-            return self.requests, self.auth_requests
-
-
-def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+def _ssl_context(ca_file: Any) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if ca_file is not None:
         try:
@@ -97,37 +59,13 @@ def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(moment.timestamp() - time.time(), 0.0), _MAX_RETRY_AFTER)
-
-
-def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
-    try:
-        doc = response.json()
-        first = doc["errors"][0]
-        return str(first.get("code") or "") or None, str(first.get("message") or "")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return None, ""
-
-
 def _speaks_tls(response: httpx.Response) -> bool:
     """A 400 that is not a registry error, in answer to plain HTTP: the server wants TLS (Go and nginx
     answer so)."""
     if response.status_code != 400:
         return False
     response.read()
-    code, _ = _error_detail(response)
+    code, _ = error_detail(response)
     return code is None
 
 
@@ -143,16 +81,23 @@ def _is_certificate_error(exc: BaseException) -> bool:
     return False
 
 
-def _describe_transport(exc: httpx.TransportError) -> str:
+def _describe_transport(exc: httpx.TransportError) -> tuple[str, str]:
+    """A phrase for the message and the ``cause`` attribute of the :class:`TransportError`."""
     if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
+        return "timed out", "timeout"
     if isinstance(exc, httpx.ConnectError):
         if _is_certificate_error(exc):
-            return "TLS certificate not trusted (use --ca-file with the registry's CA, or --insecure HOST)"
-        return f"cannot connect ({exc})"
+            return "its TLS certificate is not trusted (not signed by a known or configured CA)", (
+                "untrusted-certificate"
+            )
+        return f"cannot connect ({exc})", "connect"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection dropped mid-answer"
-    return f"connection failed ({type(exc).__name__}: {exc})"
+        return "connection dropped mid-answer", "dropped"
+    return f"connection failed ({type(exc).__name__}: {exc})", "dropped"
+
+
+def _replayable(content: Any) -> bool:
+    return content is None or isinstance(content, (bytes, str))
 
 
 class RegistryClient:
@@ -164,8 +109,8 @@ class RegistryClient:
         self.host = host
         self.options = options
         self.stats = stats
+        self.quirks = Quirks(host)
         self._lock = threading.Lock()
-        self.referrers_api: bool | None = None  # learnt from the first referrers answer or OCI-Subject
         self._probe = is_loopback_host(host) or options.is_insecure(host)
         self._scheme: str | None = None if self._probe else "https"
         # Plain HTTP needs no trust store: loopback hosts get one only if they turn out to speak TLS.
@@ -182,7 +127,10 @@ class RegistryClient:
         )
         timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0))
         headers = {"User-Agent": f"hoist/{__version__}"}
-        return httpx.Client(verify=trust, limits=limits, timeout=timeout, headers=headers, transport=options.transport)
+        transport = options.transport
+        if transport is None and not urllib.request.getproxies():  # with proxies, httpx's own transports
+            transport = LargeReadTransport(verify=trust, limits=limits)
+        return httpx.Client(verify=trust, limits=limits, timeout=timeout, headers=headers, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -219,7 +167,7 @@ class RegistryClient:
         ok: Iterable[int] = (200,),
         follow_redirects: bool = False,
     ) -> httpx.Response:
-        """Send, authenticate, retry, and return a response whose status is in ``ok``.
+        """Send, authenticate, follow, retry, and return a response whose status is in ``ok``.
 
         Other statuses raise the matching :mod:`hoist.errors` class. With ``stream`` the caller owns the
         response and must close it; otherwise the body has been read (at most ``max_body`` bytes).
@@ -230,58 +178,96 @@ class RegistryClient:
         started = time.monotonic()
         while True:
             try:
-                response = self._send(
-                    method,
-                    path,
-                    needed,
-                    headers=headers,
-                    params=params,
-                    content=content,
-                    follow_redirects=follow_redirects,
-                )
-                if response.status_code in RETRY_STATUSES and retry and self._may_retry(attempt, started):
-                    delay = _retry_after(response)
-                    response.close()
-                    attempt = self._pause(attempt, delay)
-                    continue
-                if response.status_code not in ok_set:
+                response = self._send(method, path, needed, headers=headers, params=params, content=content)
+                if follow_redirects and response.status_code in REDIRECT_STATUSES - ok_set:
+                    response = self._follow(method, response, needed, headers)
+                status = response.status_code
+                if status in RETRY_STATUSES - ok_set and retry:
+                    delay = self._retry_delay(response, what, attempt, started)
+                    if delay is not None:
+                        response.close()
+                        self.pause(delay, status=status, method=method, url=str(response.request.url))
+                        attempt += 1
+                        continue
+                if status not in ok_set:
                     response.read()
                     response.close()
-                    raise self._error(response, what)
+                    raise to_error(response, what=what, registry=self.host)
                 if not stream:
                     self._read_capped(response, max_body, what)
             except httpx.TransportError as exc:
-                if retry and not _is_certificate_error(exc) and self._may_retry(attempt, started):
-                    attempt = self._pause(attempt, None)
+                if retry and not _is_certificate_error(exc) and self._may_retry(attempt, started, 0.0):
+                    self.pause(self.backoff(attempt), status=None, method=method, url=self.url(path))
+                    attempt += 1
                     continue
-                raise TransportError(f"{what}: {self.host}: {_describe_transport(exc)}") from exc
+                phrase, cause = _describe_transport(exc)
+                raise TransportError(
+                    f"{what}: {self.host}: {phrase}",
+                    cause=cause,
+                    registry=self.host,
+                    method=method,
+                    url=safe_url(self.url(path)),
+                ) from exc
             return response
 
-    def _may_retry(self, attempt: int, started: float) -> bool:
-        return attempt < self.options.retries and time.monotonic() - started < self.options.retry_budget
+    def _may_retry(self, attempt: int, started: float, delay: float) -> bool:
+        elapsed = time.monotonic() - started
+        return attempt < self.options.retries and elapsed + delay < self.options.retry_budget
 
-    def _pause(self, attempt: int, delay: float | None) -> int:
+    def _retry_delay(self, response: httpx.Response, what: str, attempt: int, started: float) -> float | None:
+        """How long to wait before sending again, as the registry asked; None: give up now.
+
+        A wait the registry asks for that does not fit hoist's retry budget, or a quota that is used up
+        for hours (Docker Hub's ``RateLimit-Remaining: 0``), fails at once rather than hang.
+        """
+        asked = requested_wait(response)
+        if asked is None and response.status_code == 429 and exhausted_quota(response):
+            return None
+        delay = asked if asked is not None else self.backoff(attempt)
+        if self._may_retry(attempt, started, delay):
+            return delay
+        if asked is not None and attempt < self.options.retries:
+            response.read()
+            raise RateLimited(
+                f"{what}: {self.host} asked to wait {asked:.0f}s ({wait_reason(response.status_code)}), longer "
+                f"than hoist waits ({self.options.retry_budget:.0f}s in all); try again later",
+                status=response.status_code,
+                code=error_detail(response)[0],
+                method=response.request.method,
+                url=safe_url(response.request.url),
+                registry=self.host,
+                retry_after=asked,
+            )
+        return None
+
+    def pause(self, delay: float, *, status: int | None, method: str, url: str, attempt: int = 0) -> None:
+        """Sleep ``delay`` seconds, telling ``on_wait`` first (callers outside this class: uploads)."""
         self.stats.retried()
-        if delay is None:
-            delay = self.options.backoff * (2**attempt) * (0.5 + random.random())  # noqa: S311 - jitter
+        event = Wait(self.host, delay, wait_reason(status), method, safe_url(url), attempt)
+        log.debug("%s", event)
+        if self.options.on_wait is not None:
+            self.options.on_wait(event)
         time.sleep(delay)
-        return attempt + 1
+
+    def backoff(self, attempt: int) -> float:
+        return float(self.options.backoff * (2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
 
     def _read_capped(self, response: httpx.Response, max_body: int | None, what: str) -> None:
         if max_body is None:
             response.read()
             return
         declared = response.headers.get("content-length")
+        limit = f"the {max_body // (1024 * 1024)} MiB limit"
         if declared and declared.isdigit() and int(declared) > max_body:
             response.close()
-            raise ManifestTooLarge(f"{what}: {declared} bytes is over the {max_body // (1024 * 1024)} MiB limit")
+            raise ManifestTooLarge(f"{what}: {declared} bytes is over {limit}", registry=self.host)
         chunks: list[bytes] = []
         total = 0
         for chunk in response.iter_bytes():
             total += len(chunk)
             if total > max_body:
                 response.close()
-                raise ManifestTooLarge(f"{what}: more than the {max_body // (1024 * 1024)} MiB limit")
+                raise ManifestTooLarge(f"{what}: more than {limit}", registry=self.host)
             chunks.append(chunk)
         response._content = b"".join(chunks)
 
@@ -294,27 +280,76 @@ class RegistryClient:
         headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
         content: Any,
-        follow_redirects: bool,
     ) -> httpx.Response:
         used = self.auth.header(needed)
-        response = self._once(method, path, used, headers, params, content, follow_redirects)
+        response = self._once(method, path, used, headers, params, content)
         if response.status_code != 401:
             return response
         response.read()
         response.close()
+        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+        if challenge is not None:
+            self.quirks.observe_challenge(challenge.params)
         fresh = self.auth.challenged(response, needed, used)
         if not fresh:
-            raise AuthenticationFailed(f"{self.host} requires authentication: log in with 'docker login {self.host}'")
-        response = self._once(method, path, fresh, headers, params, content, follow_redirects)
+            raise AuthenticationFailed(
+                f"{self.host} requires authentication and no credentials for it were found",
+                registry=self.host,
+                reason="no-credentials",
+                status=401,
+            )
+        if not _replayable(content):  # its body is gone: the upload code resumes with the new token
+            raise TransportError(
+                f"{self.host} asked for fresh credentials in the middle of an upload",
+                cause="dropped",
+                registry=self.host,
+                method=method,
+                url=safe_url(self.url(path)),
+            )
+        response = self._once(method, path, fresh, headers, params, content)
         if response.status_code == 401:
             response.read()
             response.close()
-            code, _message = _error_detail(response)
+            code, _message = error_detail(response)
+            actions = "/".join(sorted({a for s in needed for a in s.actions})) or "access"
             raise AuthenticationFailed(
                 f"{self.host} refused access to {', '.join(s.repository for s in needed) or 'the registry'}"
-                f" ({code or 'UNAUTHORIZED'}): check that your credentials grant "
-                f"{'/'.join(sorted({a for s in needed for a in s.actions})) or 'access'}"
+                f" ({code or 'UNAUTHORIZED'}): check that your credentials grant {actions}",
+                registry=self.host,
+                reason="denied",
+                status=401,
+                code=code,
+                method=method,
+                url=safe_url(response.request.url),
             )
+        return response
+
+    def _follow(
+        self, method: str, response: httpx.Response, needed: list[Scope], headers: Mapping[str, str] | None
+    ) -> httpx.Response:
+        """Follow redirects by hand: the registry's own URLs get its credentials, other hosts (object
+        storage, a CDN, Pulp's content app) get none: their URLs carry their own signature."""
+        origin = response.request.url
+        for _hop in range(_MAX_REDIRECTS):
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            target = response.request.url.join(location)
+            response.close()
+            if response.status_code == 303 and method != "HEAD":
+                method = "GET"
+            if (target.scheme, target.host, target.port) == (origin.scheme, origin.host, origin.port):
+                response = self._send(method, str(target), needed, headers=headers, params=None, content=None)
+                continue
+            request = httpx.Request(
+                method,
+                target,
+                headers={**(headers or {}), "User-Agent": f"hoist/{__version__}"},
+                extensions={"timeout": self._http.timeout.as_dict()},
+            )  # built here, not by the client: no client cookies or defaults ride along
+            response = self._http.send(request, stream=True)
+            self.stats.record(method, target.path, response.status_code)
+            log.debug("%s %s (redirect, no credentials) -> %d", method, safe_url(target), response.status_code)
         return response
 
     def _once(
@@ -325,53 +360,33 @@ class RegistryClient:
         headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
         content: Any,
-        follow_redirects: bool,
     ) -> httpx.Response:
         merged = dict(headers or {})
         if authorization:
             merged["Authorization"] = authorization
         if self._scheme is None:
-            return self._probe_scheme(method, path, merged, params, content, follow_redirects)
-        return self._exchange(method, self.url(path), merged, params, content, follow_redirects)
+            return self._probe_scheme(method, path, merged, params, content)
+        return self._exchange(method, self.url(path), merged, params, content)
 
     def _exchange(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        params: Mapping[str, str] | None,
-        content: Any,
-        follow_redirects: bool,
+        self, method: str, url: str, headers: dict[str, str], params: Mapping[str, str] | None, content: Any
     ) -> httpx.Response:
         request = self._http.build_request(method, url, headers=headers, params=params, content=content)
         started = time.monotonic()
-        response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
+        response = self._http.send(request, stream=True)
         self.stats.record(method, request.url.path, response.status_code)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s -> %d (%.0f ms)",
-                method,
-                request.url,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
-            )
+            elapsed = (time.monotonic() - started) * 1000
+            log.debug("%s %s -> %d (%.0f ms)", method, safe_url(request.url), response.status_code, elapsed)
         return response
 
     def _probe_scheme(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        params: Mapping[str, str] | None,
-        content: Any,
-        follow_redirects: bool,
+        self, method: str, path: str, headers: dict[str, str], params: Mapping[str, str] | None, content: Any
     ) -> httpx.Response:
-        """Loopback and --insecure hosts: plain HTTP first; switch to HTTPS when the server speaks TLS."""
+        """Loopback and insecure hosts: plain HTTP first; switch to HTTPS when the server speaks TLS."""
         with self._lock:
             if self._scheme is None:
-                response = self._exchange(
-                    method, f"http://{self.host}{path}", headers, params, content, follow_redirects
-                )
+                response = self._exchange(method, f"http://{self.host}{path}", headers, params, content)
                 if not _speaks_tls(response):
                     self._scheme = "http"
                     return response
@@ -380,7 +395,7 @@ class RegistryClient:
                 self._http = self._client(verify=True)
                 self._scheme = "https"
                 log.debug("%s speaks TLS; using HTTPS", self.host)
-        return self._exchange(method, self.url(path), headers, params, content, follow_redirects)
+        return self._exchange(method, self.url(path), headers, params, content)
 
     def _send_auth(self, request: httpx.Request) -> httpx.Response:
         """Send a token-server request (retried like any other safe request)."""
@@ -390,24 +405,19 @@ class RegistryClient:
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:
-                if self._may_retry(attempt, started):
-                    attempt = self._pause(attempt, None)
+                if self._may_retry(attempt, started, 0.0):
+                    self.pause(self.backoff(attempt), status=None, method=request.method, url=str(request.url))
+                    attempt += 1
                     continue
-                raise TransportError(f"token server {request.url.host}: {_describe_transport(exc)}") from exc
+                phrase, cause = _describe_transport(exc)
+                raise TransportError(
+                    f"token server {request.url.host}: {phrase}", cause=cause, registry=self.host
+                ) from exc
             self.stats.record(request.method, request.url.path, response.status_code, auth=True)
-            if response.status_code in RETRY_STATUSES and self._may_retry(attempt, started):
-                attempt = self._pause(attempt, _retry_after(response))
-                continue
+            if response.status_code in RETRY_STATUSES:
+                delay = self._retry_delay(response, f"token request to {request.url.host}", attempt, started)
+                if delay is not None:
+                    self.pause(delay, status=response.status_code, method=request.method, url=str(request.url))
+                    attempt += 1
+                    continue
             return response
-
-    def _error(self, response: httpx.Response, what: str) -> Exception:
-        status = response.status_code
-        code, message = _error_detail(response)
-        detail = f" ({code}{': ' + message if message else ''})" if code else ""
-        if status == 404:
-            return NotFound(f"{what}: not found{detail}", status=status, code=code)
-        if status in (401, 403):
-            return AuthenticationFailed(f"{what}: {self.host} denied access{detail}")
-        if status == 413 or code == "SIZE_INVALID":
-            return ManifestTooLarge(f"{what}: {self.host} refused it as too large{detail}", status=status, code=code)
-        return RegistryError(f"{what}: {self.host} answered {status}{detail}", status=status, code=code)
