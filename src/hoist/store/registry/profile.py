@@ -18,7 +18,7 @@ from typing import Literal
 MiB = 1024 * 1024
 UploadMode = Literal["monolithic", "stream", "chunked"]
 
-_GENERIC_DELETE_HINT = "remove them with the registry's web interface or its own API"
+_GENERIC_DELETE_HINT = "use the registry's web interface or its own API"
 
 
 @dataclass(frozen=True)

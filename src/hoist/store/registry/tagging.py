@@ -45,12 +45,15 @@ def refused(store: RegistryStore, manifest: Manifest, tag: str, exc: RegistryErr
     if current is not None and current.digest == manifest.digest:
         store.client.quirks.saw_immutable_tag()
         return
-    if current is None or not (exc.status == 412 or exc.code == "TAG_INVALID" or _IMMUTABLE.search(exc.message)):
+    says = exc.status == 412 or exc.code == "TAG_INVALID" or _IMMUTABLE.search(exc.message) is not None
+    if current is None or not (says or store.client.quirks.profile.head_before_tag):
         raise exc
     store.client.quirks.saw_immutable_tag()
+    why = "is immutable" if says else f"was not moved (tags on {store.client.quirks.profile.name} may be immutable)"
     raise TagImmutable(
-        f"tag {tag} of {store.location} is immutable on {store.client.host}: it points at {current.digest} and "
-        f"the registry will not move it to {manifest.digest} ({exc.code or exc.status}); nothing was changed",
+        f"tag {tag} of {store.location} {why}: it points at {current.digest}, and {store.client.host} refused "
+        f"to move it to {manifest.digest} ({exc.status} {exc.code or ''}".rstrip()
+        + "); the tag was not changed",
         status=exc.status,
         code=exc.code,
         method=exc.method,
