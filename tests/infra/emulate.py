@@ -322,8 +322,8 @@ class _Connection:
         fields = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
         fields.setdefault("Docker-Distribution-Api-Version", "registry/2.0")
         lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", *(f"{k}: {v}" for k, v in fields.items())]
+        self.emu.record(method, target, status, True, self.received, note)  # before the client can act on it
         self.client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if method == "HEAD" else data))
-        self.emu.record(method, target, status, True, self.received, note)
         return True
 
     def _upstream(self) -> tuple[socket.socket, io.BufferedReader]:
@@ -357,9 +357,9 @@ class _Connection:
         framing, length = response_framing(resp, method, status)
         shown = (status_map or {}).get(status, status)
         headers = [*resp.headers, *(add or {}).items()]
+        self.emu.record(method, target, shown, shown != status or bool(add), self.received, note)
         self.client.sendall(Head(f"HTTP/1.1 {shown} {HTTPStatus(shown).phrase}", tuple(headers)).encode())
         copy_body(up_reader, Sink(self.client), framing, length)
-        self.emu.record(method, target, shown, shown != status or bool(add), self.received, note)
         return not (framing == "close" or resp.has_token("Connection", "close"))
 
 

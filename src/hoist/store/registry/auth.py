@@ -124,7 +124,8 @@ class Authenticator:
             self._declared.update(scopes)
 
     def header(self, needed: Iterable[Scope]) -> str | None:
-        """The Authorization header to send now, or None (no challenge seen yet, or no usable token)."""
+        """The Authorization header to send now: None until the first challenge, then Basic, or a Bearer
+        token covering ``needed`` (fetched now when none does)."""
         needed = list(needed)
         with self._lock:
             challenge = self._challenge
@@ -137,7 +138,11 @@ class Authenticator:
             for token in reversed(self._tokens):
                 if token.covers(needed):
                     return f"Bearer {token.value}"
-        return None
+            # the challenge is known: ask the token server now instead of letting the registry refuse
+            # the request first (a token about to expire is renewed without a 401 round trip)
+            token = self._fetch(challenge, merge_scopes([*needed, *sorted(self._declared)]))
+            self._tokens.append(token)
+            return f"Bearer {token.value}"
 
     def challenged(self, response: httpx.Response, needed: Iterable[Scope], used: str | None) -> str:
         """Handle a 401: learn the challenge, fetch a token covering ``needed``; return the new header.
@@ -163,8 +168,14 @@ class Authenticator:
                     raise self._missing()
                 return self._basic_header() or ""
             now = time.monotonic()
+            refused = next((i for i, t in enumerate(self._tokens) if f"Bearer {t.value}" == used), None)
+            if refused is not None:
+                # the registry refused this token: it and every token fetched before it are stale (a
+                # token server may announce a longer life than the registry grants); tokens another
+                # thread fetched since are newer and may serve
+                del self._tokens[: refused + 1]
             for token in reversed(self._tokens):
-                if token.expires_at > now and token.covers(needed) and f"Bearer {token.value}" != used:
+                if token.expires_at > now and token.covers(needed):
                     return f"Bearer {token.value}"
             offered = [_parse_scope(s) for s in (challenge.params.get("scope") or "").split()]
             requested = [*needed, *(s for s in offered if s is not None), *sorted(self._declared)]
