@@ -67,7 +67,10 @@ def test_tokens_expiring_mid_copy_are_refreshed(
         monkeypatch.setenv("DOCKER_CONFIG", str(config))
         destination = f"{proxy.host}/{unique_repo}:v1"
         r = hoist("copy", seeded.ref("index"), destination, "--jobs", "1", "--json", "-v")
-        import sys; sys.__stderr__.write(r.err[-6000:]); sys.__stderr__.write(repr([(x.method, x.status) for x in short_tokens.requests]))
+        import sys
+
+        sys.__stderr__.write(r.err[-6000:])
+        sys.__stderr__.write(repr([(x.method, x.status) for x in short_tokens.requests]))
         result = r.json
         refused = [r for r in proxy.requests if r.status == 401]
     assert result["digest"] == seeded.images.index.digest

@@ -134,3 +134,24 @@ def to_error(response: httpx.Response, *, what: str, registry: str) -> HoistErro
         why = f": {quota}" if quota else f", asking to wait {asked:.0f}s" if asked else ""
         kind, text = RateLimited, f"{what}: {registry} is rate limiting hoist{why}{detail}; try again later"
     return kind(text, status=status, code=code, method=method, url=url, registry=registry, retry_after=asked)
+
+
+def read_capped(response: httpx.Response, max_body: int | None, *, what: str, registry: str) -> None:
+    """Read the body, refusing more than ``max_body`` bytes (manifests: distribution's 4 MiB cap)."""
+    if max_body is None:
+        response.read()
+        return
+    declared = response.headers.get("content-length")
+    limit = f"the {max_body // (1024 * 1024)} MiB limit"
+    if declared and declared.isdigit() and int(declared) > max_body:
+        response.close()
+        raise ManifestTooLarge(f"{what}: {declared} bytes is over {limit}", registry=registry)
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > max_body:
+            response.close()
+            raise ManifestTooLarge(f"{what}: more than {limit}", registry=registry)
+        chunks.append(chunk)
+    response._content = b"".join(chunks)

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import ssl
 import typing
+import urllib.request
+from pathlib import Path
 
 import httpcore
 import httpx
+
+from hoist import __version__
+from hoist.errors import TransportError
+from hoist.store.registry.answers import error_detail
+from hoist.store.registry.options import RegistryOptions
 
 READ_SIZE = 1024 * 1024
 
@@ -82,3 +89,65 @@ class LargeReadTransport(httpx.HTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_Backend(),
         )
+
+
+def http_client(options: RegistryOptions, host: str, *, verify: bool) -> httpx.Client:
+    """The httpx client for one registry host: hoist's limits, timeouts, trust and large reads (with
+    environment proxies, httpx's own transports, which honour them)."""
+    trust: ssl.SSLContext | bool = False
+    if verify and not options.is_insecure(host):
+        trust = ssl_context(options.ca_file)
+    limits = httpx.Limits(max_connections=options.max_connections, max_keepalive_connections=options.max_connections)
+    timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0))
+    headers = {"User-Agent": f"hoist/{__version__}"}
+    transport = options.transport
+    if transport is None and not urllib.request.getproxies():
+        transport = LargeReadTransport(verify=trust, limits=limits)
+    return httpx.Client(verify=trust, limits=limits, timeout=timeout, headers=headers, transport=transport)
+
+
+def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise TransportError(f"cannot load CA file {ca_file}: {exc}") from exc
+    return context
+
+
+def speaks_tls(response: httpx.Response) -> bool:
+    """A 400 that is not a registry error, in answer to plain HTTP: the server wants TLS (Go and nginx
+    answer so)."""
+    if response.status_code != 400:
+        return False
+    response.read()
+    code, _ = error_detail(response)
+    return code is None
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    """A TLS certificate the client does not trust (retrying or falling back to HTTP cannot help)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def describe_transport(exc: httpx.TransportError) -> tuple[str, str]:
+    """A phrase for the message and the ``cause`` attribute of the :class:`TransportError`."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out", "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        if is_certificate_error(exc):
+            return "its TLS certificate is not trusted (not signed by a known or configured CA)", (
+                "untrusted-certificate"
+            )
+        return f"cannot connect ({exc})", "connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection dropped mid-answer", "dropped"
+    return f"connection failed ({type(exc).__name__}: {exc})", "dropped"

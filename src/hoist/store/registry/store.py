@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,15 +14,14 @@ from hoist.digest import Digest
 from hoist.errors import (
     AuthenticationFailed,
     DigestMismatch,
-    HoistError,
     InvalidDigest,
     RegistryError,
     TransportError,
 )
-from hoist.manifest import ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX, Descriptor, Manifest, parse_manifest, sniff_media_type
+from hoist.manifest import ACCEPT, MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest, sniff_media_type
 from hoist.ref import RegistryRef
 from hoist.store.base import BlobSource, Progress, Store
-from hoist.store.registry import tagging
+from hoist.store.registry import listing, tagging
 from hoist.store.registry.auth import Scope
 from hoist.store.registry.transport import RegistryClient
 from hoist.store.registry.upload import UploadSession, restartable, session_from, upload_blob
@@ -33,17 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hoist.registry")
 
-_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-_TAG_PAGE = "1000"
-# Answers that mean "no referrers API here": 404 (distribution 2.8, GHCR), 400/405/406, a redirect (Artifact
-# Registry has sent one to an HTML sign-in page, awslabs/soci-snapshotter#512) or a 403 from a proxy.
-_NO_REFERRERS = (404, 400, 403, 405, 406, 301, 302, 303, 307, 308)
-
-
-def _media_type(response: httpx.Response) -> str | None:
-    value = response.headers.get("content-type", "").split(";")[0].strip()
-    return value or None
-
 
 class RegistryStore:
     """One repository in a registry. Created by :class:`~hoist.store.session.Session`."""
@@ -52,8 +39,8 @@ class RegistryStore:
         self.client = client
         self.location: Reference = location
         self.repository = location.repository
-        self._pull = [Scope.pull(self.repository)]
-        self._push = [Scope.push(self.repository)]
+        self.pull_scopes = [Scope.pull(self.repository)]
+        self.push_scopes = [Scope.push(self.repository)]
         self._lock = threading.Lock()
         self._sessions: dict[Digest, UploadSession] = {}
 
@@ -74,7 +61,7 @@ class RegistryStore:
         response = self.client.request(
             "GET",
             self._path("manifests", reference),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             headers={"Accept": ACCEPT},
             max_body=MAX_MANIFEST_BYTES,
@@ -93,7 +80,7 @@ class RegistryStore:
                     claimed_digest = None
                 if claimed_digest is not None and Digest.of(raw, claimed_digest.algorithm) != claimed_digest:
                     raise DigestMismatch(f"{what}: the registry says {claimed} but sent content with digest {actual}")
-        media_type = _media_type(response)
+        media_type = listing.media_type(response)
         if media_type is None or media_type in ("application/json", "application/octet-stream", "text/plain"):
             media_type = sniff_media_type(raw)
         return Manifest(raw, media_type, actual)
@@ -103,7 +90,7 @@ class RegistryStore:
         response = self.client.request(
             "HEAD",
             self._path("manifests", reference),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             headers={"Accept": ACCEPT},
             ok=(200, 404),
@@ -111,7 +98,7 @@ class RegistryStore:
         if response.status_code == 404:
             return None
         claimed = response.headers.get("docker-content-digest")
-        media_type = _media_type(response)
+        media_type = listing.media_type(response)
         if not claimed or media_type is None:
             manifest = self.get_manifest(reference)
             return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
@@ -129,7 +116,7 @@ class RegistryStore:
             response = self.client.request(
                 "PUT",
                 self._path("manifests", reference),
-                scopes=self._push,
+                scopes=self.push_scopes,
                 what=what,
                 headers={"Content-Type": manifest.media_type},
                 content=manifest.raw,
@@ -175,34 +162,13 @@ class RegistryStore:
         tagging.delete_tag(self, tag)
 
     def tags(self) -> list[str]:
-        found: list[str] = []
-        path: str | None = f"/v2/{self.repository}/tags/list?n={_TAG_PAGE}"
-        while path:
-            response = self.client.request(
-                "GET", path, scopes=self._pull, what=f"tag list of {self.location}", ok=(200, 404, 400)
-            )
-            if response.status_code == 404:
-                return found
-            if response.status_code == 400:  # a page size it will not serve (PAGINATION_NUMBER_INVALID)
-                if "n=" not in path:
-                    raise RegistryError(f"tag list of {self.location}: {self.client.host} answered 400", status=400)
-                path = f"/v2/{self.repository}/tags/list"
-                continue
-            try:
-                found += [str(t) for t in (response.json().get("tags") or [])]
-            except (ValueError, AttributeError) as exc:
-                raise RegistryError(f"tag list of {self.location}: malformed answer") from exc
-            match = _LINK.search(response.headers.get("link", ""))
-            path = match.group(1) if match else None
-        return found
-
-    # -- blobs ---------------------------------------------------------------------------------------
+        return listing.tags(self)
 
     def blob_size(self, digest: Digest) -> int | None:
         response = self.client.request(
             "HEAD",
             self._path("blobs", digest),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=f"blob {self._what(digest)}",
             ok=(200, 404, 403),
             follow_redirects=True,
@@ -218,7 +184,7 @@ class RegistryStore:
         response = self.client.request(
             "GET",
             self._path("blobs", descriptor.digest),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             headers=headers,
             stream=True,
@@ -236,7 +202,7 @@ class RegistryStore:
         response = self.client.request(
             "GET",
             self._path("blobs", descriptor.digest),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             max_body=max_size,
             follow_redirects=True,
@@ -271,7 +237,7 @@ class RegistryStore:
             response = self.client.request(
                 "POST",
                 f"/v2/{self.repository}/blobs/uploads/",
-                scopes=[*self._push, *source._pull],
+                scopes=[*self.push_scopes, *source.pull_scopes],
                 what=what,
                 params={"mount": str(descriptor.digest), "from": source.repository},
                 ok=(201, 202),
@@ -297,33 +263,8 @@ class RegistryStore:
     # -- referrers -----------------------------------------------------------------------------------
 
     def referrers(self, digest: Digest, artifact_type: str | None = None) -> list[Descriptor] | None:
-        """The referrers API's answer, or None where there is none: supported only when it answers 200
-        with an OCI index (ECR's ``OCI-Subject`` is unreliable, sigstore/sigstore-js#1183/#1187)."""
-        if self.client.quirks.referrers_api is False:
-            return None
-        params = {"artifactType": artifact_type} if artifact_type else None
-        response = self.client.request(
-            "GET",
-            self._path("referrers", digest),
-            scopes=self._pull,
-            what=f"referrers of {digest}",
-            headers={"Accept": OCI_INDEX},
-            params=params,
-            ok=(200, *_NO_REFERRERS),
-        )
-        if response.status_code != 200 or _media_type(response) != OCI_INDEX:
-            self.client.quirks.referrers_api = False
-            return None
-        try:
-            parsed = parse_manifest(Manifest.from_bytes(response.content, OCI_INDEX))
-        except HoistError:
-            self.client.quirks.referrers_api = False
-            return None
-        self.client.quirks.referrers_api = True
-        found = list(parsed.children)
-        if artifact_type and "OCI-Filters-Applied" not in response.headers:
-            found = [d for d in found if d.artifact_type == artifact_type]
-        return found
+        """The referrers API's answer, or None where there is none (see :func:`.listing.referrers`)."""
+        return listing.referrers(self, digest, artifact_type)
 
     def close(self) -> None:
         """The client is shared and closed by the session."""

@@ -13,87 +13,35 @@ HTTPS with verification. Status codes become hoist errors only in :mod:`.answers
 from __future__ import annotations
 
 import logging
-import random
-import ssl
 import threading
 import time
-import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from hoist import __version__
-from hoist.errors import AuthenticationFailed, ManifestTooLarge, RateLimited, TransportError
+from hoist.errors import AuthenticationFailed, TransportError
 from hoist.ref import DOCKER_HUB, DOCKER_HUB_API, is_loopback_host
 from hoist.store.registry.answers import (
     REDIRECT_STATUSES,
     RETRY_STATUSES,
-    Wait,
     error_detail,
-    exhausted_quota,
-    requested_wait,
+    read_capped,
     safe_url,
     to_error,
-    wait_reason,
 )
 from hoist.store.registry.auth import Authenticator, Scope, parse_challenge
-from hoist.store.registry.netio import LargeReadTransport
+from hoist.store.registry.netio import describe_transport, http_client, is_certificate_error, speaks_tls
 from hoist.store.registry.options import RegistryOptions, RequestStats
 from hoist.store.registry.profile import Quirks
+from hoist.store.registry.waits import Waits
 
 __all__ = ["RETRY_STATUSES", "RegistryClient", "RegistryOptions", "RequestStats"]
 
 log = logging.getLogger("hoist.http")
 
 _MAX_REDIRECTS = 5
-
-
-def _ssl_context(ca_file: Any) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise TransportError(f"cannot load CA file {ca_file}: {exc}") from exc
-    return context
-
-
-def _speaks_tls(response: httpx.Response) -> bool:
-    """A 400 that is not a registry error, in answer to plain HTTP: the server wants TLS (Go and nginx
-    answer so)."""
-    if response.status_code != 400:
-        return False
-    response.read()
-    code, _ = error_detail(response)
-    return code is None
-
-
-def _is_certificate_error(exc: BaseException) -> bool:
-    """A TLS certificate the client does not trust (retrying or falling back to HTTP cannot help)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _describe_transport(exc: httpx.TransportError) -> tuple[str, str]:
-    """A phrase for the message and the ``cause`` attribute of the :class:`TransportError`."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out", "timeout"
-    if isinstance(exc, httpx.ConnectError):
-        if _is_certificate_error(exc):
-            return "its TLS certificate is not trusted (not signed by a known or configured CA)", (
-                "untrusted-certificate"
-            )
-        return f"cannot connect ({exc})", "connect"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection dropped mid-answer", "dropped"
-    return f"connection failed ({type(exc).__name__}: {exc})", "dropped"
 
 
 def _replayable(content: Any) -> bool:
@@ -110,6 +58,7 @@ class RegistryClient:
         self.options = options
         self.stats = stats
         self.quirks = Quirks(host)
+        self.waits = Waits(host, options, stats)
         self._lock = threading.Lock()
         self._probe = is_loopback_host(host) or options.is_insecure(host)
         self._scheme: str | None = None if self._probe else "https"
@@ -118,19 +67,7 @@ class RegistryClient:
         self.auth = Authenticator(host, lambda repo: options.credentials.lookup(registry, repo), self._send_auth)
 
     def _client(self, *, verify: bool) -> httpx.Client:
-        options = self.options
-        trust: ssl.SSLContext | bool = False
-        if verify and not options.is_insecure(self.host):
-            trust = _ssl_context(options.ca_file)
-        limits = httpx.Limits(
-            max_connections=options.max_connections, max_keepalive_connections=options.max_connections
-        )
-        timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 30.0))
-        headers = {"User-Agent": f"hoist/{__version__}"}
-        transport = options.transport
-        if transport is None and not urllib.request.getproxies():  # with proxies, httpx's own transports
-            transport = LargeReadTransport(verify=trust, limits=limits)
-        return httpx.Client(verify=trust, limits=limits, timeout=timeout, headers=headers, transport=transport)
+        return http_client(self.options, self.host, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -183,10 +120,10 @@ class RegistryClient:
                     response = self._follow(method, response, needed, headers)
                 status = response.status_code
                 if status in RETRY_STATUSES - ok_set and retry:
-                    delay = self._retry_delay(response, what, attempt, started)
+                    delay = self.waits.delay_for(response, what, attempt, started)
                     if delay is not None:
                         response.close()
-                        self.pause(delay, status=status, method=method, url=str(response.request.url))
+                        self.waits.pause(delay, status=status, method=method, url=str(response.request.url))
                         attempt += 1
                         continue
                 if status not in ok_set:
@@ -194,13 +131,13 @@ class RegistryClient:
                     response.close()
                     raise to_error(response, what=what, registry=self.host)
                 if not stream:
-                    self._read_capped(response, max_body, what)
+                    read_capped(response, max_body, what=what, registry=self.host)
             except httpx.TransportError as exc:
-                if retry and not _is_certificate_error(exc) and self._may_retry(attempt, started, 0.0):
-                    self.pause(self.backoff(attempt), status=None, method=method, url=self.url(path))
+                if retry and not is_certificate_error(exc) and self.waits.may_retry(attempt, started, 0.0):
+                    self.waits.pause(self.waits.backoff(attempt), status=None, method=method, url=self.url(path))
                     attempt += 1
                     continue
-                phrase, cause = _describe_transport(exc)
+                phrase, cause = describe_transport(exc)
                 raise TransportError(
                     f"{what}: {self.host}: {phrase}",
                     cause=cause,
@@ -209,67 +146,6 @@ class RegistryClient:
                     url=safe_url(self.url(path)),
                 ) from exc
             return response
-
-    def _may_retry(self, attempt: int, started: float, delay: float) -> bool:
-        elapsed = time.monotonic() - started
-        return attempt < self.options.retries and elapsed + delay < self.options.retry_budget
-
-    def _retry_delay(self, response: httpx.Response, what: str, attempt: int, started: float) -> float | None:
-        """How long to wait before sending again, as the registry asked; None: give up now.
-
-        A wait the registry asks for that does not fit hoist's retry budget, or a quota that is used up
-        for hours (Docker Hub's ``RateLimit-Remaining: 0``), fails at once rather than hang.
-        """
-        asked = requested_wait(response)
-        if asked is None and response.status_code == 429 and exhausted_quota(response):
-            return None
-        delay = asked if asked is not None else self.backoff(attempt)
-        if self._may_retry(attempt, started, delay):
-            return delay
-        if asked is not None and attempt < self.options.retries:
-            response.read()
-            raise RateLimited(
-                f"{what}: {self.host} asked to wait {asked:.0f}s ({wait_reason(response.status_code)}), longer "
-                f"than hoist waits ({self.options.retry_budget:.0f}s in all); try again later",
-                status=response.status_code,
-                code=error_detail(response)[0],
-                method=response.request.method,
-                url=safe_url(response.request.url),
-                registry=self.host,
-                retry_after=asked,
-            )
-        return None
-
-    def pause(self, delay: float, *, status: int | None, method: str, url: str, attempt: int = 0) -> None:
-        """Sleep ``delay`` seconds, telling ``on_wait`` first (callers outside this class: uploads)."""
-        self.stats.retried()
-        event = Wait(self.host, delay, wait_reason(status), method, safe_url(url), attempt)
-        log.debug("%s", event)
-        if self.options.on_wait is not None:
-            self.options.on_wait(event)
-        time.sleep(delay)
-
-    def backoff(self, attempt: int) -> float:
-        return float(self.options.backoff * (2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
-
-    def _read_capped(self, response: httpx.Response, max_body: int | None, what: str) -> None:
-        if max_body is None:
-            response.read()
-            return
-        declared = response.headers.get("content-length")
-        limit = f"the {max_body // (1024 * 1024)} MiB limit"
-        if declared and declared.isdigit() and int(declared) > max_body:
-            response.close()
-            raise ManifestTooLarge(f"{what}: {declared} bytes is over {limit}", registry=self.host)
-        chunks: list[bytes] = []
-        total = 0
-        for chunk in response.iter_bytes():
-            total += len(chunk)
-            if total > max_body:
-                response.close()
-                raise ManifestTooLarge(f"{what}: more than {limit}", registry=self.host)
-            chunks.append(chunk)
-        response._content = b"".join(chunks)
 
     def _send(
         self,
@@ -387,7 +263,7 @@ class RegistryClient:
         with self._lock:
             if self._scheme is None:
                 response = self._exchange(method, f"http://{self.host}{path}", headers, params, content)
-                if not _speaks_tls(response):
+                if not speaks_tls(response):
                     self._scheme = "http"
                     return response
                 response.close()
@@ -405,19 +281,21 @@ class RegistryClient:
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:
-                if self._may_retry(attempt, started, 0.0):
-                    self.pause(self.backoff(attempt), status=None, method=request.method, url=str(request.url))
+                if self.waits.may_retry(attempt, started, 0.0):
+                    self.waits.pause(
+                        self.waits.backoff(attempt), status=None, method=request.method, url=str(request.url)
+                    )
                     attempt += 1
                     continue
-                phrase, cause = _describe_transport(exc)
+                phrase, cause = describe_transport(exc)
                 raise TransportError(
                     f"token server {request.url.host}: {phrase}", cause=cause, registry=self.host
                 ) from exc
             self.stats.record(request.method, request.url.path, response.status_code, auth=True)
             if response.status_code in RETRY_STATUSES:
-                delay = self._retry_delay(response, f"token request to {request.url.host}", attempt, started)
+                delay = self.waits.delay_for(response, f"token request to {request.url.host}", attempt, started)
                 if delay is not None:
-                    self.pause(delay, status=response.status_code, method=request.method, url=str(request.url))
+                    self.waits.pause(delay, status=response.status_code, method=request.method, url=str(request.url))
                     attempt += 1
                     continue
             return response

@@ -22,11 +22,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from hoist.digest import Hasher
-from hoist.errors import DigestMismatch, NotFound, RegistryError, TransportError
+from hoist.errors import NotFound, RegistryError, TransportError
 from hoist.store.base import BlobSource, Progress
 from hoist.store.registry.auth import Scope
 from hoist.store.registry.profile import stated_limit
+from hoist.store.registry.reader import Meter, Reader
 from hoist.store.registry.transport import RegistryClient
 
 log = logging.getLogger("hoist.upload")
@@ -72,73 +72,6 @@ def _location(client: RegistryClient, value: str | None, what: str) -> str:
     return client.absolute(value)
 
 
-class _Reader:
-    """Reads a blob from its source at any offset, hashing every byte once, in order."""
-
-    def __init__(self, source: BlobSource, stack: ExitStack) -> None:
-        self.source = source
-        self.stack = stack
-        self.hasher = Hasher(source.descriptor.digest)
-        self._iter: Iterator[bytes] = iter(())
-        self._pending = b""
-        self._checkpoint = (0, self.hasher.copy())
-        self.position = 0
-
-    def reopen(self, offset: int) -> None:
-        self.stack.close()
-        self._iter = self.stack.enter_context(self.source.open(offset))
-        self._pending = b""
-        self.position = offset
-
-    def checkpoint(self) -> None:
-        self._checkpoint = (self.position, self.hasher.copy())
-
-    def rewind_to(self, offset: int) -> None:
-        """Continue from ``offset`` (>= the last checkpoint), re-hashing the bytes in between."""
-        start, hasher = self._checkpoint
-        if offset < start:
-            raise TransportError("the registry lost part of the upload; starting again")
-        self.hasher = hasher.copy()
-        self.reopen(start)
-        for _ in self.take(offset - start):
-            pass
-
-    def take(self, count: int) -> Iterator[bytes]:
-        """The next ``count`` bytes as chunks, hashed as they pass."""
-        left = count
-        while left > 0:
-            chunk = self._pending or next(self._iter, b"")
-            self._pending = b""
-            if not chunk:
-                raise DigestMismatch(
-                    f"blob {self.source.descriptor.digest}: source ended at {self.position} bytes, "
-                    f"expected {self.source.descriptor.size}"
-                )
-            if len(chunk) > left:
-                chunk, self._pending = chunk[:left], chunk[left:]
-            left -= len(chunk)
-            self.position += len(chunk)
-            self.hasher.update(chunk)
-            yield chunk
-
-    def finish(self, what: str) -> None:
-        extra = self._pending or next(self._iter, b"")
-        if extra:
-            raise DigestMismatch(f"{what}: source has more than the {self.source.descriptor.size} bytes declared")
-        self.hasher.check(what, size=self.source.descriptor.size)
-
-
-@dataclass
-class _Meter:
-    progress: Progress | None
-    reported: int = 0
-
-    def at(self, position: int) -> None:
-        if self.progress is not None and position > self.reported:
-            self.progress(position - self.reported)
-            self.reported = position
-
-
 def restartable(exc: Exception) -> bool:
     """A failure that sending again can cure: the network, a 5xx, a 408 or 429 (after the wait)."""
     if isinstance(exc, TransportError):
@@ -153,8 +86,8 @@ class _Upload:
     client: RegistryClient
     repository: str
     session: UploadSession
-    reader: _Reader
-    meter: _Meter
+    reader: Reader
+    meter: Meter
     what: str
 
     @property
@@ -187,13 +120,13 @@ def upload_blob(
     descriptor = source.descriptor
     what = f"upload of blob {descriptor.digest} to {client.host}/{repository}"
     attempts = 0
-    meter = _Meter(progress)
+    meter = Meter(progress)
     while True:
         opened = session or start_upload(client, repository, what)
         session = None
         mode = client.quirks.upload_mode(descriptor.size, client.options.chunk_size)
         with ExitStack() as stack:
-            reader = _Reader(source, stack)
+            reader = Reader(source, stack)
             reader.reopen(0)
             upload = _Upload(client, repository, opened, reader, meter, what)
             try:
@@ -219,9 +152,9 @@ def _wait_before_again(client: RegistryClient, exc: TransportError | RegistryErr
     """Wait as a 429 or 503 asked (``Retry-After``), else a short backoff, before sending again."""
     if not isinstance(exc, RegistryError) or (exc.retry_after is None and exc.status not in (429, 503)):
         return  # a dropped connection or a 5xx: start again at once, as before
-    delay = exc.retry_after if exc.retry_after is not None else client.backoff(attempt)
+    delay = exc.retry_after if exc.retry_after is not None else client.waits.backoff(attempt)
     url = exc.url or client.url("/")
-    client.pause(delay, status=exc.status, method=exc.method or "PUT", url=url, attempt=attempt)
+    client.waits.pause(delay, status=exc.status, method=exc.method or "PUT", url=url, attempt=attempt)
 
 
 def _monolithic(up: _Upload) -> None:
@@ -370,7 +303,7 @@ def _resume(up: _Upload) -> None:
     up.reader.rewind_to(held)
 
 
-def _raise_if_corrupt(reader: _Reader, what: str) -> None:
+def _raise_if_corrupt(reader: Reader, what: str) -> None:
     """A registry refusing the digest after the whole body was sent means the source lied."""
     if reader.position == reader.source.descriptor.size and reader.hasher.actual() != reader.hasher.expected:
         reader.hasher.check(what)
