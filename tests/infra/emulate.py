@@ -223,7 +223,7 @@ class _Connection(Relay):
     # -- behaviours ----------------------------------------------------------------------------------
 
     def _min_header(self) -> dict[str, str]:
-        return {"OCI-Chunk-Min-Length": str(self.b.chunk_min)} if self.b.chunk_min else {}
+        return {"OCI-Chunk-Min-Length": str(self.b.chunk_min)} if self.b.chunk_min and self.b.announce_min else {}
 
     def _mount(self, method: str, target: str, head: Head, repository: str, query: dict[str, str]) -> bool:
         if self.b.mount == "unauthorized":  # goharbor/harbor#17097

@@ -30,9 +30,11 @@ class Behaviour:
     # GHCR: a PATCH with Content-Range over 4 MiB -> 416 "... exceeds the maximum permissible limit of
     # 4.00MiB" (ocx-sh/ocx#237, oras-project/rust-oci-client#37, wasmCloud/wash#268)
     chunk_cap: int | None = None
-    # OCI-Chunk-Min-Length on upload starts (opencontainers/distribution-spec#481), and ECR's refusal of
-    # a part under the minimum that is not the last (dotnet/sdk-container-builds#424)
+    # a part under ``chunk_min`` that is not the last is refused (ECR: dotnet/sdk-container-builds#424);
+    # ``announce_min`` also sends OCI-Chunk-Min-Length on upload starts (opencontainers/distribution-spec#481;
+    # ECR is not documented to send it)
     chunk_min: int | None = None
+    announce_min: bool = False
     # ECR answers a PATCH with 201 and, after the first PATCH of an upload, keeps the body but not the
     # Range, or drops the body (aws/containers-roadmap#2831): emulated as dropped, Range unchanged
     patch_status: int = 202
