@@ -12,13 +12,16 @@ unless asked (``--verbose``). Layers below the CLI raise these and never print.
     │   ├── InvalidDigest
     │   ├── ConfigError               hoist.toml: names the file, the key and what is expected
     │   ├── ReferenceNotFound         the reference names nothing (unknown tag, repository, layout path)
-    │   ├── AuthenticationFailed      credentials missing, wrong, or without the needed access
+    │   ├── AuthenticationFailed      credentials missing, wrong, or without the needed access (+ HTTP context)
     │   └── UnsupportedManifest       schema1, unknown top-level media types
     ├── OperationError                exit 1: the operation failed; the destination is unchanged
-    │   ├── RegistryError             the registry answered with an error (status + code)
+    │   ├── RegistryError             the registry answered with an error (status, code, method, URL)
     │   │   ├── NotFound              a manifest or blob the operation needed is missing
-    │   │   └── ManifestTooLarge
-    │   ├── TransportError            network: refused, reset, timed out, TLS
+    │   │   ├── ManifestTooLarge
+    │   │   ├── RateLimited           the registry asked to wait longer than hoist may
+    │   │   ├── TagImmutable          the tag holds another digest and the registry will not move it
+    │   │   └── DeleteUnsupported     the registry cannot delete manifests or tags through its API
+    │   ├── TransportError            network: refused, reset, timed out, TLS (``cause`` says which)
     │   ├── IntegrityError            content does not match its digest, or a tag did not read back
     │   │   ├── DigestMismatch
     │   │   └── TagRaced              a tag points elsewhere after it was written
@@ -88,7 +91,31 @@ class ReferenceNotFound(InputError):
 
 
 class AuthenticationFailed(InputError):
-    pass
+    """Credentials are missing, wrong, or lack the access needed.
+
+    ``registry`` is the host; ``reason`` is ``"no-credentials"``, ``"rejected"`` (the token server or
+    registry refused them) or ``"denied"`` (valid, but without the access); the HTTP context is as on
+    :class:`RegistryError` when a registry answer caused it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.registry = registry
+        self.reason = reason
+        self.status = status
+        self.code = code
+        self.method = method
+        self.url = url
 
 
 class UnsupportedManifest(InputError):
@@ -103,12 +130,32 @@ class OperationError(HoistError):
 
 
 class RegistryError(OperationError):
-    """An error answer from a registry; ``status`` and the distribution ``code`` when it sent one."""
+    """An error answer from a registry, with its context as go-containerregistry's ``transport.Error``.
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    ``status``: the HTTP status; ``code``: the first distribution error code the registry sent
+    (``MANIFEST_UNKNOWN``, ``TAG_INVALID``, ...); ``method`` and ``url``: the request, the URL without
+    userinfo, query or fragment (upload URLs and signed storage URLs carry tokens there);
+    ``registry``: the host; ``retry_after``: seconds the registry asked to wait, when it did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        registry: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.method = method
+        self.url = url
+        self.registry = registry
+        self.retry_after = retry_after
 
 
 class NotFound(RegistryError):
@@ -119,8 +166,50 @@ class ManifestTooLarge(RegistryError):
     pass
 
 
+class RateLimited(RegistryError):
+    """The registry rate-limited a request and asked for a longer wait than hoist's retry budget."""
+
+
+class TagImmutable(RegistryError):
+    """A tag already holds another digest and the registry refuses to move it (immutable tags)."""
+
+
+class DeleteUnsupported(RegistryError):
+    """The registry cannot delete through its API (``405 UNSUPPORTED``); ``hint`` says what can."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        registry: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, method=method, url=url, registry=registry)
+        self.hint = hint
+
+
 class TransportError(OperationError):
-    pass
+    """The network failed: ``cause`` is ``"timeout"``, ``"connect"``, ``"untrusted-certificate"``,
+    ``"dropped"`` or None; ``registry``, ``method`` and ``url`` as on :class:`RegistryError`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str | None = None,
+        registry: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.registry = registry
+        self.method = method
+        self.url = url
 
 
 class IntegrityError(OperationError):

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     import httpx
 
     from hoist.ops.copy import CopyObserver
+    from hoist.store.registry.answers import Wait
     from hoist.store.registry.credentials import CredentialResolver, Credentials
-    from hoist.store.registry.transport import RegistryOptions
+    from hoist.store.registry.options import RegistryOptions
 
 DEFAULT_CHUNK = 64 * 1024 * 1024
 
@@ -55,6 +56,9 @@ class Options:
     """What time it is (default: ``HOIST_NOW`` when set in ``environ``, else the system clock)."""
     prompt: Callable[[str], str] | None = None
     """Asks for an encrypted key's password when no environment variable holds one (default: never ask)."""
+    on_wait: Callable[[str], None] | None = None
+    """Told (with a line such as ``waiting 3s for ghcr.io (rate limited)``) when hoist waits because a
+    registry asked it to; the observer hears it too."""
     chunk_size: int = DEFAULT_CHUNK
     """Blobs larger than this are uploaded in chunks."""
     transport: httpx.BaseTransport | None = None
@@ -83,7 +87,7 @@ class Options:
 
     def registry_options(self) -> RegistryOptions:
         """The transport's options for one call (its deadline starts now)."""
-        from hoist.store.registry.transport import RegistryOptions
+        from hoist.store.registry.options import RegistryOptions
 
         return RegistryOptions(
             insecure=self.insecure,
@@ -94,7 +98,19 @@ class Options:
             chunk_size=self.chunk_size,
             transport=self.transport,
             check=_stopper(self.timeout, self.cancel),
+            on_wait=self._waiting() if self.on_wait is not None or self.observer is not None else None,
         )
+
+    def _waiting(self) -> Callable[[Wait], None]:
+        observer, on_wait = self.observer, self.on_wait
+
+        def told(wait: Wait) -> None:
+            if observer is not None:
+                observer.waiting(str(wait))
+            if on_wait is not None:
+                on_wait(str(wait))
+
+        return told
 
     def _resolver(self) -> CredentialResolver:
         from hoist.store.registry.credentials import CredentialResolver

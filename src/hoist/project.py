@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hoist.promotion.rollback import RollbackResult
     from hoist.promotion.status import EnvironmentStatus
     from hoist.promotion.sync import SyncResult
-    from hoist.store.registry.transport import RequestStats
+    from hoist.store.registry.options import RequestStats
 
 
 class Project:

@@ -123,14 +123,17 @@ def parse_challenge(header: str) -> dict[str, str]:
     return params
 
 
-def start_registry(workdir: Path, variant: Variant, *, users: dict[str, str] | None = None) -> RunningRegistry:
-    """Start a registry of ``variant`` with its config, storage and log under ``workdir``."""
+def start_registry(
+    workdir: Path, variant: Variant, *, users: dict[str, str] | None = None, delete: bool = True
+) -> RunningRegistry:
+    """Start a registry of ``variant`` with its config, storage and log under ``workdir``; ``delete=False``
+    turns manifest deletes off (the registry then answers them 405 UNSUPPORTED)."""
     workdir.mkdir(parents=True, exist_ok=True)
     users = users or {DEFAULT_USER: secrets.token_urlsafe(12)}
     username, password = next(iter(users.items()))
     for attempt in range(3):  # free_port() can race with another process grabbing the port
         try:
-            return _start_once(workdir, variant, users, username, password)
+            return _start_once(workdir, variant, users, username, password, delete=delete)
         except RuntimeError:
             if attempt == 2:
                 raise
@@ -138,7 +141,7 @@ def start_registry(workdir: Path, variant: Variant, *, users: dict[str, str] | N
 
 
 def _start_once(
-    workdir: Path, variant: Variant, users: dict[str, str], username: str, password: str
+    workdir: Path, variant: Variant, users: dict[str, str], username: str, password: str, *, delete: bool = True
 ) -> RunningRegistry:
     port = free_port()
     storage = workdir / "storage"
@@ -146,7 +149,7 @@ def _start_once(
     config: dict[str, Any] = {
         "version": "0.1",
         "log": {"level": "warn", "accesslog": {"disabled": True}, "formatter": "text"},
-        "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": delete}},
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
     }
     token_server: TokenServer | None = None

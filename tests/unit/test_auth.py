@@ -122,7 +122,10 @@ def test_rejected_credentials_are_a_clear_error_without_the_password() -> None:
     with pytest.raises(AuthenticationFailed) as info:
         client.request("GET", "/v2/a/tags/list", scopes=[Scope.pull("a")], what="t")
     assert "hunter2-password" not in str(info.value)
-    assert "'bob'" in str(info.value) and "docker login reg.example" in str(info.value)
+    assert "'bob'" in str(info.value) and "config.json" in str(info.value)
+    assert "docker login" not in str(info.value)  # library messages name no commands; the CLI adds the hint
+    assert (info.value.registry, info.value.reason, info.value.status) == ("reg.example", "rejected", 401)
+    assert info.value.url == "https://reg.example/token"
 
 
 def test_basic_auth_registry() -> None:

@@ -4,9 +4,11 @@ import httpx
 import pytest
 
 from hoist.digest import Digest
-from hoist.errors import DigestMismatch, ManifestTooLarge, NotFound, RegistryError, TransportError
+from hoist.errors import DigestMismatch, ManifestTooLarge, NotFound, RateLimited, RegistryError, TransportError
 from hoist.manifest import MAX_MANIFEST_BYTES
 from hoist.ref import RegistryRef
+from hoist.store.registry import profile
+from hoist.store.registry.answers import Wait, safe_url
 from hoist.store.registry.auth import Scope
 from hoist.store.registry.store import RegistryStore
 from hoist.store.registry.transport import RegistryClient, RegistryOptions, RequestStats
@@ -151,3 +153,91 @@ def test_tag_list_follows_link_pagination() -> None:
         return httpx.Response(200, json=body, headers={"link": link})
 
     assert store_for(make_client(handler)).tags() == ["a", "b", "c"]
+
+
+def test_a_wait_longer_than_the_budget_fails_at_once_with_the_wait_in_the_error() -> None:
+    calls: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        return httpx.Response(429, headers={"retry-after": "600"}, json={"errors": [{"code": "TOOMANYREQUESTS"}]})
+
+    client = make_client(handler)
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as info:
+        client.request("GET", "/v2/o/app/manifests/v1", scopes=[], what="manifest")
+    assert time.monotonic() - started < 5 and len(calls) == 1
+    assert info.value.retry_after == 600 and info.value.status == 429 and info.value.code == "TOOMANYREQUESTS"
+    assert "600s" in str(info.value)
+
+
+def test_docker_hub_quota_used_up_fails_without_waiting() -> None:
+    """RateLimit-Remaining: 0 with a six-hour window (docs.docker.com/docker-hub/usage/pulls/)."""
+    headers = {"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600"}
+    client = make_client(lambda request: httpx.Response(429, headers=headers))
+    with pytest.raises(RateLimited, match="quota of 100 pulls per 6 h is used up"):
+        client.request("GET", "/v2/o/app/manifests/v1", scopes=[], what="manifest")
+    assert client.stats.requests == 1
+
+
+def test_waits_follow_retry_after_and_are_reported() -> None:
+    seen: list[Wait] = []
+    answers = [httpx.Response(503, headers={"retry-after": "0.3"}), httpx.Response(200)]
+    opts = RegistryOptions(transport=httpx.MockTransport(lambda r: answers.pop(0)), backoff=0.001, on_wait=seen.append)
+    client = RegistryClient("reg.example", opts, RequestStats())
+    client.request("GET", "/v2/", scopes=[], what="ping")
+    assert [(w.seconds, w.reason, w.registry) for w in seen] == [(0.3, "unavailable", "reg.example")]
+
+
+def test_urls_in_errors_carry_no_secrets() -> None:
+    assert safe_url("https://user:pw@reg.example:5000/v2/x/blobs/uploads/u?_state=abc&digest=sha256:1#f") == (
+        "https://reg.example:5000/v2/x/blobs/uploads/u"
+    )
+    client = make_client(lambda r: httpx.Response(500, json={"errors": [{"code": "UNKNOWN", "message": "boom"}]}))
+    with pytest.raises(RegistryError) as info:
+        client.request(
+            "PUT", "https://reg.example/v2/x/blobs/uploads/u?_state=s3cr3t", scopes=[], what="x", retry=False
+        )
+    assert (info.value.method, info.value.url, info.value.registry) == (
+        "PUT",
+        "https://reg.example/v2/x/blobs/uploads/u",
+        "reg.example",
+    )
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_profiles_by_host_and_by_challenge() -> None:
+    assert profile.for_host("ghcr.io") is profile.GHCR
+    assert profile.for_host("registry-1.docker.io") is profile.DOCKER_HUB
+    assert profile.for_host("123456789012.dkr.ecr.eu-west-1.amazonaws.com") is profile.ECR
+    assert profile.for_host("europe-docker.pkg.dev") is profile.ARTIFACT_REGISTRY
+    assert profile.for_host("gcr.io") is profile.ARTIFACT_REGISTRY
+    assert profile.for_host("myreg.azurecr.io") is profile.ACR
+    assert profile.for_host("quay.io") is profile.QUAY
+    assert profile.for_host("127.0.0.1:5000") is profile.GENERIC
+    assert profile.for_challenge({"realm": "https://harbor.example/service/token", "service": "x"}) is profile.HARBOR
+    assert profile.for_challenge({"service": "ecr.amazonaws.com"}) is profile.ECR
+    assert profile.stated_limit("exceeds the maximum permissible limit of 4.00MiB") == 4 * 1024 * 1024
+
+
+def test_no_http_library_is_imported_with_the_store_or_the_cli() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, hoist.cli.app, hoist.store; print('httpx' in sys.modules, 'httpcore' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_importing_the_registry_store_changes_no_global_state() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, httpcore; before = httpcore.HTTP11Connection.READ_NUM_BYTES; "
+        "import hoist.store.registry.store, hoist.store.registry.transport; "
+        "print(httpcore.HTTP11Connection.READ_NUM_BYTES == before, 'httpx._main' not in sys.modules or "
+        "sys.modules['httpx._main'] is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]

@@ -12,7 +12,7 @@ import click
 
 from hoist import __version__
 from hoist.cli.context import STATE, error_line
-from hoist.errors import HoistError, Remedy
+from hoist.errors import HoistError
 from hoist.secret import RedactingFilter, current_scope, redact, secrets_scope
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -190,7 +190,9 @@ def _run(argv: list[str] | None) -> int:  # noqa: PLR0911 - one return per kind 
     except click.ClickException as exc:
         return _fail(exc.format_message() + _usage_hint(exc), exc.exit_code, exc, verbose=verbose)
     except HoistError as exc:
-        return _fail(str(exc) + _hint(exc), exc.exit_code, exc, verbose=verbose)
+        from hoist.cli.hints import hint
+
+        return _fail(str(exc) + hint(exc), exc.exit_code, exc, verbose=verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         message = f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details, and report it)"
         return _fail(message, 1, exc, verbose=verbose)
@@ -209,18 +211,6 @@ def _fail(message: str, code: int, exc: BaseException, *, verbose: bool) -> int:
     return code
 
 
-_HINTS = {
-    Remedy.FORCE: ": use --force to go ahead anyway",
-    Remedy.OVERRIDE: " (override with --force --reason TEXT)",
-    Remedy.CONFIG: " or pass --config PATH",
-}
-
-
-def _hint(exc: HoistError) -> str:
-    """What the command line offers for the error's remedy, in its own flags."""
-    return _HINTS.get(exc.remedy, "") if exc.remedy is not None else ""
-
-
 def _usage_hint(exc: click.ClickException) -> str:
     if isinstance(exc, click.UsageError) and exc.ctx is not None:
         return f" (see '{exc.ctx.command_path} --help')"
@@ -229,4 +219,8 @@ def _usage_hint(exc: click.ClickException) -> str:
 
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    # httpx imports its own command-line client when it is imported (rich, pygments: about 60 ms of
+    # every start); hoist never runs it, and without the module httpx takes its documented fallback.
+    # A process-wide choice, so it is made here, for the hoist command, before httpx is imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     sys.exit(run())

@@ -57,6 +57,7 @@ class Globals:
             environ=os.environ,
             clock=clock,
             prompt=getpass.getpass if interactive() else None,
+            on_wait=None if observer is not None else (lambda message: note(f"hoist: {message}")),
             chunk_size=_parse_size(chunk) if chunk else DEFAULT_CHUNK,
         )
 
@@ -116,7 +117,7 @@ if TYPE_CHECKING:
     from hoist.ops.copy import CopyObserver
     from hoist.project import Project
     from hoist.promotion.config import Config
-    from hoist.store.registry.transport import RegistryOptions
+    from hoist.store.registry.options import RegistryOptions
     from hoist.store.session import Session
 
 

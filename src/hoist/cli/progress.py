@@ -45,6 +45,9 @@ class BarProgress(CopyObserver):
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._progress.stop()
 
+    def waiting(self, message: str) -> None:
+        self._progress.console.print(f"hoist: {message}", highlight=False)
+
     def planned(self, plan: CopyPlan) -> None:
         total = plan.bytes_for(BlobAction.STREAM) + plan.bytes_for(BlobAction.MOUNT)
         if total:

@@ -36,6 +36,9 @@ class CopyObserver:
     def blob_done(self, descriptor: Descriptor, action: BlobAction) -> None:
         """A blob is in the destination (``action`` is what it took)."""
 
+    def waiting(self, message: str) -> None:
+        """hoist waits because a registry asked it to (rate limits) or failed for a moment."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class CopyOptions:

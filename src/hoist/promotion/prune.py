@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hoist.digest import Digest
-from hoist.errors import InputError
+from hoist.errors import DeleteUnsupported, InputError
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View, subject_of
@@ -50,8 +50,23 @@ def prune(ctx: Context, name: str, *, keep: int, dry_run: bool = False) -> Prune
         (result.removed if tag in existing else result.missing).append(tag)
     if dry_run or not result.removed:
         return result
-    for tag in result.removed:
-        store.delete_tag(tag)
+    blocked: DeleteUnsupported | None = None
+    for index, tag in enumerate(list(result.removed)):
+        try:
+            store.delete_tag(tag)
+        except DeleteUnsupported as exc:  # the registry cannot delete: say what is left and what can
+            left, result.removed = result.removed[index:], result.removed[:index]
+            blocked = DeleteUnsupported(
+                f"this registry cannot delete tags ({exc}): {len(left)} history tag(s) left in place in "
+                f"{store.location}: {', '.join(left)}; to remove them, {exc.hint}",
+                hint=exc.hint,
+                status=exc.status,
+                code=exc.code,
+                registry=exc.registry,
+            )
+            break
+    if blocked is not None and not result.removed:
+        raise blocked
     removed_digests = sorted({d for t, d in ordered if t in result.removed} - {d for t, d in ordered if t in kept})
 
     def build(latest: View) -> Record:
@@ -69,4 +84,6 @@ def prune(ctx: Context, name: str, *, keep: int, dry_run: bool = False) -> Prune
 
     appended = ledger.append(build)  # a fresh view: deleting tags took time
     result.record = appended.entry.manifest
+    if blocked is not None:
+        raise blocked
     return result

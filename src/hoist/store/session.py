@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hoist.ref import LayoutRef, Reference, RegistryRef
 from hoist.secret import SecretScope, current_scope, use_scope
 from hoist.store.base import Store
 from hoist.store.ocidir import OCILayoutStore
-from hoist.store.registry.auth import Scope
-from hoist.store.registry.store import RegistryStore
-from hoist.store.registry.transport import RegistryClient, RegistryOptions, RequestStats
+from hoist.store.registry.options import RegistryOptions, RequestStats
+
+if TYPE_CHECKING:
+    from hoist.store.registry.transport import RegistryClient
 
 
 class Session:
@@ -34,6 +36,8 @@ class Session:
         self.close()
 
     def client(self, registry: str) -> RegistryClient:
+        from hoist.store.registry.transport import RegistryClient  # the HTTP stack, only when needed
+
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
@@ -50,6 +54,9 @@ class Session:
         """
         if isinstance(ref, LayoutRef):
             return OCILayoutStore(ref.path, create=push)
+        from hoist.store.registry.auth import Scope
+        from hoist.store.registry.store import RegistryStore
+
         assert isinstance(ref, RegistryRef)
         client = self.client(ref.registry)
         client.auth.declare([Scope.push(ref.repository) if push else Scope.pull(ref.repository)])

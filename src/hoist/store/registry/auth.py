@@ -20,6 +20,7 @@ import httpx
 
 from hoist.errors import AuthenticationFailed, RegistryError, TransportError
 from hoist.secret import Secret, current_scope, use_scope
+from hoist.store.registry.answers import safe_url
 from hoist.store.registry.credentials import Credentials
 
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
@@ -48,12 +49,14 @@ class Scope:
 
 
 def merge_scopes(scopes: Iterable[Scope]) -> list[Scope]:
-    """One scope per repository with the union of actions; push scopes first (PROTOCOL.md)."""
+    """One scope per repository with the union of actions, in first-seen order with the repositories
+    written to first: some token servers read only the first scope (PROTOCOL.md), so the repository a
+    push or mount writes to leads, and the one it reads from follows."""
     actions: dict[str, set[str]] = {}
     for scope in scopes:
         actions.setdefault(scope.repository, set()).update(scope.actions)
     merged = [Scope(repo, tuple(sorted(acts))) for repo, acts in actions.items()]
-    return sorted(merged, key=lambda s: ("push" not in s.actions, s.repository))
+    return sorted(merged, key=lambda s: "push" not in s.actions)  # stable: first-seen order otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,8 @@ class Authenticator:
             self._declared.update(scopes)
 
     def header(self, needed: Iterable[Scope]) -> str | None:
-        """The Authorization header to send now, or None (no challenge seen yet, or no usable token)."""
+        """The Authorization header to send now: None until the first challenge, then Basic, or a Bearer
+        token covering ``needed`` (fetched now when none does)."""
         needed = list(needed)
         with self._lock:
             challenge = self._challenge
@@ -138,7 +142,11 @@ class Authenticator:
             for token in reversed(self._tokens):
                 if token.covers(needed):
                     return f"Bearer {token.value.reveal()}"
-        return None
+            # the challenge is known: ask the token server now instead of letting the registry refuse
+            # the request first (a token about to expire is renewed without a 401 round trip)
+            token = self._fetch(challenge, merge_scopes([*needed, *sorted(self._declared)]))
+            self._tokens.append(token)
+            return f"Bearer {token.value.reveal()}"
 
     def challenged(self, response: httpx.Response, needed: Iterable[Scope], used: str | None) -> str:
         """Handle a 401: learn the challenge, fetch a token covering ``needed``; return the new header.
@@ -151,22 +159,31 @@ class Authenticator:
         challenge = parse_challenge(header)
         if challenge is None:
             raise AuthenticationFailed(
-                f"{self.host} refused the request (401) without a usable authentication challenge"
+                f"{self.host} refused the request (401) without a usable authentication challenge",
+                registry=self.host,
+                reason="denied",
+                status=401,
             )
         with self._lock:
             self._challenge = challenge
             if challenge.scheme == "basic":
                 creds = self._creds()
                 if creds is None:
-                    raise AuthenticationFailed(self._missing_message())
+                    raise self._missing()
                 return self._basic_header() or ""
             now = time.monotonic()
+            refused = next((i for i, t in enumerate(self._tokens) if f"Bearer {t.value.reveal()}" == used), None)
+            if refused is not None:
+                # the registry refused this token: it and every token fetched before it are stale (a
+                # token server may announce a longer life than the registry grants); tokens another
+                # thread fetched since are newer and may serve
+                del self._tokens[: refused + 1]
             for token in reversed(self._tokens):
-                if token.expires_at > now and token.covers(needed) and f"Bearer {token.value.reveal()}" != used:
+                if token.expires_at > now and token.covers(needed):
                     return f"Bearer {token.value.reveal()}"
             offered = [_parse_scope(s) for s in (challenge.params.get("scope") or "").split()]
-            requested = set(needed) | self._declared | {s for s in offered if s is not None}
-            scopes = frozenset(merge_scopes(requested))
+            requested = [*needed, *(s for s in offered if s is not None), *sorted(self._declared)]
+            scopes = merge_scopes(requested)
             token = self._fetch(challenge, scopes)
             self._tokens.append(token)
             return f"Bearer {token.value.reveal()}"
@@ -193,17 +210,22 @@ class Authenticator:
                 self._basic = Secret(base64.b64encode(raw).decode("ascii"))
         return "Basic " + self._basic.reveal()
 
-    def _missing_message(self) -> str:
-        host = self.host
-        return f"{host} requires authentication: log in with 'docker login {host}' or 'podman login {host}'"
+    def _missing(self) -> AuthenticationFailed:
+        return AuthenticationFailed(
+            f"{self.host} requires authentication and no credentials for it were found "
+            "(docker's config.json, containers' auth.json or a credential helper)",
+            registry=self.host,
+            reason="no-credentials",
+            status=401,
+        )
 
-    def _fetch(self, challenge: Challenge, scopes: frozenset[Scope]) -> _Token:
+    def _fetch(self, challenge: Challenge, scopes: list[Scope]) -> _Token:
         realm = challenge.realm
         if not realm:
-            raise AuthenticationFailed(f"{self.host} sent a Bearer challenge without a realm")
+            raise AuthenticationFailed(f"{self.host} sent a Bearer challenge without a realm", registry=self.host)
         creds = self._creds()
         service = challenge.params.get("service")
-        scope_list = [str(s) for s in merge_scopes(scopes)]
+        scope_list = [str(s) for s in scopes]
         if creds is not None and creds.identity_token:
             form = {
                 "grant_type": "refresh_token",
@@ -228,17 +250,26 @@ class Authenticator:
         response = self._send(httpx.Request("GET", realm, params=params, headers=headers))
         return self._token_from(response, scopes, creds)
 
-    def _token_from(self, response: httpx.Response, scopes: frozenset[Scope], creds: Credentials | None) -> _Token:
+    def _token_from(self, response: httpx.Response, scopes: list[Scope], creds: Credentials | None) -> _Token:
         if response.status_code in (401, 403):
             if creds is None:
-                raise AuthenticationFailed(self._missing_message())
+                raise self._missing()
             raise AuthenticationFailed(
                 f"{self.host} rejected the credentials from {creds.source or 'the credential store'} "
-                f"for user {creds.username!r}: log in again with 'docker login {self.host}'"
+                f"for user {creds.username!r}",
+                registry=self.host,
+                reason="rejected",
+                status=response.status_code,
+                method=response.request.method,
+                url=safe_url(response.request.url),
             )
         if response.status_code >= 400:
             raise RegistryError(
-                f"token server for {self.host} answered {response.status_code}", status=response.status_code
+                f"token server for {self.host} answered {response.status_code}",
+                status=response.status_code,
+                method=response.request.method,
+                url=safe_url(response.request.url),
+                registry=self.host,
             )
         try:
             doc = response.json()
@@ -252,7 +283,7 @@ class Authenticator:
         lifetime = max(expires_in - _EXPIRY_MARGIN, expires_in / 2)
         with use_scope(self._secrets):
             secret = Secret(value)
-        return _Token(secret, scopes, time.monotonic() + lifetime)
+        return _Token(secret, frozenset(scopes), time.monotonic() + lifetime)
 
 
 def _parse_scope(text: str) -> Scope | None:

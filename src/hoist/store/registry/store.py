@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,33 +11,25 @@ from typing import TYPE_CHECKING
 import httpx
 
 from hoist.digest import Digest
-from hoist.errors import DigestMismatch, InvalidDigest, RegistryError, TransportError
-from hoist.manifest import (
-    ACCEPT,
-    MAX_MANIFEST_BYTES,
-    OCI_EMPTY,
-    OCI_EMPTY_DIGEST,
-    OCI_MANIFEST,
-    Descriptor,
-    Manifest,
-    sniff_media_type,
+from hoist.errors import (
+    AuthenticationFailed,
+    DigestMismatch,
+    InvalidDigest,
+    RegistryError,
+    TransportError,
 )
+from hoist.manifest import ACCEPT, MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest, sniff_media_type
 from hoist.ref import RegistryRef
 from hoist.store.base import BlobSource, Progress, Store
+from hoist.store.registry import listing, tagging
 from hoist.store.registry.auth import Scope
 from hoist.store.registry.transport import RegistryClient
-from hoist.store.registry.upload import upload_blob
+from hoist.store.registry.upload import UploadSession, restartable, session_from, upload_blob
 
 if TYPE_CHECKING:
     from hoist.ref import Reference
 
-_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-_TAG_PAGE = "1000"
-
-
-def _media_type(response: httpx.Response) -> str | None:
-    value = response.headers.get("content-type", "").split(";")[0].strip()
-    return value or None
+log = logging.getLogger("hoist.registry")
 
 
 class RegistryStore:
@@ -49,10 +39,10 @@ class RegistryStore:
         self.client = client
         self.location: Reference = location
         self.repository = location.repository
-        self._pull = [Scope.pull(self.repository)]
-        self._push = [Scope.push(self.repository)]
+        self.pull_scopes = [Scope.pull(self.repository)]
+        self.push_scopes = [Scope.push(self.repository)]
         self._lock = threading.Lock()
-        self._sessions: dict[Digest, str] = {}
+        self._sessions: dict[Digest, UploadSession] = {}
 
     def __repr__(self) -> str:
         return f"RegistryStore({self.location})"
@@ -71,7 +61,7 @@ class RegistryStore:
         response = self.client.request(
             "GET",
             self._path("manifests", reference),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             headers={"Accept": ACCEPT},
             max_body=MAX_MANIFEST_BYTES,
@@ -90,7 +80,7 @@ class RegistryStore:
                     claimed_digest = None
                 if claimed_digest is not None and Digest.of(raw, claimed_digest.algorithm) != claimed_digest:
                     raise DigestMismatch(f"{what}: the registry says {claimed} but sent content with digest {actual}")
-        media_type = _media_type(response)
+        media_type = listing.media_type(response)
         if media_type is None or media_type in ("application/json", "application/octet-stream", "text/plain"):
             media_type = sniff_media_type(raw)
         return Manifest(raw, media_type, actual)
@@ -100,7 +90,7 @@ class RegistryStore:
         response = self.client.request(
             "HEAD",
             self._path("manifests", reference),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             headers={"Accept": ACCEPT},
             ok=(200, 404),
@@ -108,7 +98,7 @@ class RegistryStore:
         if response.status_code == 404:
             return None
         claimed = response.headers.get("docker-content-digest")
-        media_type = _media_type(response)
+        media_type = listing.media_type(response)
         if not claimed or media_type is None:
             manifest = self.get_manifest(reference)
             return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
@@ -118,82 +108,72 @@ class RegistryStore:
         return Descriptor(media_type, digest, int(response.headers.get("content-length") or 0))
 
     def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
+        if tag is not None and not tagging.needs_write(self, manifest, tag):
+            return False  # the tag holds this digest already; immutable tags would refuse a re-PUT
         reference: str | Digest = tag if tag is not None else manifest.digest
         what = f"push of manifest {self._what(reference)}"
-        response = self.client.request(
-            "PUT",
-            self._path("manifests", reference),
-            scopes=self._push,
-            what=what,
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
-            ok=(201, 200),
-        )
+        try:
+            response = self.client.request(
+                "PUT",
+                self._path("manifests", reference),
+                scopes=self.push_scopes,
+                what=what,
+                headers={"Content-Type": manifest.media_type},
+                content=manifest.raw,
+                ok=(201, 200),
+            )
+        except (RegistryError, AuthenticationFailed) as exc:
+            if tag is None:
+                raise
+            tagging.refused(self, manifest, tag, exc)
+            return False
         claimed = response.headers.get("docker-content-digest")
         if claimed and claimed != str(manifest.digest):
             raise DigestMismatch(f"{what}: the registry stored it as {claimed}, not {manifest.digest}")
-        if response.headers.get("oci-subject"):
-            self.client.referrers_api = True
-            return True
-        return False
+        return bool(response.headers.get("oci-subject")) and self._serves_referrers(manifest)
+
+    def _serves_referrers(self, manifest: Manifest) -> bool:
+        """``OCI-Subject`` alone is no proof: ECR sends it without serving the referrers API
+        (sigstore/sigstore-js#1183), so the API is asked once before hoist relies on it."""
+        if self.client.quirks.referrers_api is None:
+            subject = parse_manifest(manifest).subject
+            if subject is not None:
+                self.referrers(subject.digest)
+        return bool(self.client.quirks.referrers_api)
 
     def delete_manifest(self, digest: Digest) -> None:
-        self.client.request(
-            "DELETE",
-            self._path("manifests", digest),
-            scopes=[Scope(self.repository, ("delete", "pull", "push"))],
-            what=f"delete of {self._what(digest)}",
-            ok=(202, 200, 404),
-        )
+        try:
+            self.client.request(
+                "DELETE",
+                self._path("manifests", digest),
+                scopes=[Scope(self.repository, ("delete", "pull", "push"))],
+                what=f"delete of {self._what(digest)}",
+                ok=(202, 200, 404),
+            )
+        except RegistryError as exc:
+            if exc.status != 405 and exc.code != "UNSUPPORTED":
+                raise
+            # GHCR (containers/skopeo#1880), Docker Hub (docker/hub-feedback#2360), distribution with
+            # deletes disabled: 405 UNSUPPORTED
+            self.client.quirks.saw_delete_refused()
+            raise tagging.cannot_delete(self, status=exc.status, code=exc.code) from exc
 
     def delete_tag(self, tag: str) -> None:
-        """Untag: point the tag at a unique empty manifest, then delete that manifest by digest.
-
-        distribution 2.8 deletes manifests only by digest, which would untag every tag sharing it; this
-        leaves the other tags of the same image in place.
-        """
-        self.push_bytes(b"{}", OCI_EMPTY)
-        body = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": "application/vnd.hoist.tombstone.v1",
-            "config": {"mediaType": OCI_EMPTY, "digest": str(OCI_EMPTY_DIGEST), "size": 2},
-            "layers": [{"mediaType": OCI_EMPTY, "digest": str(OCI_EMPTY_DIGEST), "size": 2}],
-            "annotations": {"dev.hoist.tombstone": os.urandom(16).hex()},
-        }
-        tombstone = Manifest.from_bytes(json.dumps(body, separators=(",", ":")).encode(), OCI_MANIFEST)
-        self.put_manifest(tombstone, tag=tag)
-        self.delete_manifest(tombstone.digest)
+        tagging.delete_tag(self, tag)
 
     def tags(self) -> list[str]:
-        found: list[str] = []
-        path: str | None = f"/v2/{self.repository}/tags/list?n={_TAG_PAGE}"
-        while path:
-            response = self.client.request(
-                "GET", path, scopes=self._pull, what=f"tag list of {self.location}", ok=(200, 404)
-            )
-            if response.status_code == 404:
-                return found
-            try:
-                found += [str(t) for t in (response.json().get("tags") or [])]
-            except (ValueError, AttributeError) as exc:
-                raise RegistryError(f"tag list of {self.location}: malformed answer") from exc
-            match = _LINK.search(response.headers.get("link", ""))
-            path = match.group(1) if match else None
-        return found
-
-    # -- blobs ---------------------------------------------------------------------------------------
+        return listing.tags(self)
 
     def blob_size(self, digest: Digest) -> int | None:
         response = self.client.request(
             "HEAD",
             self._path("blobs", digest),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=f"blob {self._what(digest)}",
-            ok=(200, 404),
+            ok=(200, 404, 403),
             follow_redirects=True,
         )
-        if response.status_code == 404:
+        if response.status_code in (404, 403):  # some registries answer 403 for a blob they lack
             return None
         return int(response.headers.get("content-length") or 0)
 
@@ -204,7 +184,7 @@ class RegistryStore:
         response = self.client.request(
             "GET",
             self._path("blobs", descriptor.digest),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             headers=headers,
             stream=True,
@@ -222,7 +202,7 @@ class RegistryStore:
         response = self.client.request(
             "GET",
             self._path("blobs", descriptor.digest),
-            scopes=self._pull,
+            scopes=self.pull_scopes,
             what=what,
             max_body=max_size,
             follow_redirects=True,
@@ -233,7 +213,7 @@ class RegistryStore:
     def push_blob(self, source: BlobSource, *, progress: Progress | None = None) -> None:
         with self._lock:
             session = self._sessions.pop(source.descriptor.digest, None)
-        upload_blob(self.client, self.repository, source, progress=progress, location=session)
+        upload_blob(self.client, self.repository, source, progress=progress, session=session)
 
     def push_bytes(self, data: bytes, media_type: str) -> Descriptor:
         from hoist.store.base import BytesBlobSource
@@ -250,49 +230,41 @@ class RegistryStore:
 
     def mount_blob(self, descriptor: Descriptor, source: Store) -> bool:
         assert isinstance(source, RegistryStore)
+        if self.client.quirks.mount_refused(source.repository):
+            return False
         what = f"mount of blob {descriptor.digest} from {source.repository} into {self.location}"
-        response = self.client.request(
-            "POST",
-            f"/v2/{self.repository}/blobs/uploads/",
-            scopes=[*self._push, *source._pull],
-            what=what,
-            params={"mount": str(descriptor.digest), "from": source.repository},
-            ok=(201, 202),
-        )
+        try:
+            response = self.client.request(
+                "POST",
+                f"/v2/{self.repository}/blobs/uploads/",
+                scopes=[*self.push_scopes, *source.pull_scopes],
+                what=what,
+                params={"mount": str(descriptor.digest), "from": source.repository},
+                ok=(201, 202),
+            )
+        except (RegistryError, AuthenticationFailed) as exc:
+            if isinstance(exc, RegistryError) and restartable(exc):
+                raise
+            # Harbor answers 401 for a source project the user cannot read (goharbor/harbor#17097), Pulp
+            # 404 for a blob it lacks: copy the bytes instead, and stop asking for this source
+            self.client.quirks.refuse_mounts_from(source.repository)
+            log.debug("%s refused (%s); uploading instead", what, exc)
+            return False
         if response.status_code == 201:
             return True
-        location = response.headers.get("location")
-        if location:  # not mounted: the registry opened an upload session instead; the push will use it
+        if response.headers.get("location"):
+            # not mounted (ECR unless a manifest in the source references the blob, containers-roadmap
+            # #2860; zot; distribution when the blob is missing): the registry opened an upload session,
+            # which the push uses
             with self._lock:
-                self._sessions[descriptor.digest] = self.client.absolute(location)
+                self._sessions[descriptor.digest] = session_from(self.client, response, what)
         return False
 
     # -- referrers -----------------------------------------------------------------------------------
 
     def referrers(self, digest: Digest, artifact_type: str | None = None) -> list[Descriptor] | None:
-        if self.client.referrers_api is False:
-            return None
-        params = {"artifactType": artifact_type} if artifact_type else None
-        response = self.client.request(
-            "GET",
-            self._path("referrers", digest),
-            scopes=self._pull,
-            what=f"referrers of {digest}",
-            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
-            params=params,
-            ok=(200, 404, 400, 405),
-        )
-        if response.status_code != 200 or _media_type(response) != "application/vnd.oci.image.index.v1+json":
-            self.client.referrers_api = False
-            return None
-        self.client.referrers_api = True
-        from hoist.manifest import parse_manifest
-
-        parsed = parse_manifest(Manifest.from_bytes(response.content, "application/vnd.oci.image.index.v1+json"))
-        found = list(parsed.children)
-        if artifact_type and "OCI-Filters-Applied" not in response.headers:
-            found = [d for d in found if d.artifact_type == artifact_type]
-        return found
+        """The referrers API's answer, or None where there is none (see :func:`.listing.referrers`)."""
+        return listing.referrers(self, digest, artifact_type)
 
     def close(self) -> None:
         """The client is shared and closed by the session."""

@@ -1,29 +1,46 @@
-"""Blob uploads to a registry: streamed, verified, chunked when large, resumed when interrupted.
+"""Blob uploads to a registry: streamed, verified, sent the way the registry takes them, resumed.
 
 Bytes flow from the source straight into the request body (no temp files, nothing whole in memory)
-while a :class:`~hoist.digest.Hasher` checks them. A blob up to ``chunk_size`` goes in one streamed
-``PUT``; a larger one in ``PATCH`` chunks with ``Content-Range``. When a chunk fails, hoist asks the
-registry how much it holds (``GET`` on the upload URL, ``Range: 0-N``) and continues from there, reading
-the source again from the last checkpoint so the digest still covers every byte.
+while a :class:`~hoist.digest.Hasher` checks them. How a blob goes is the registry's profile's choice
+(:mod:`.profile`): one ``PUT`` up to ``chunk_size``; above it ``PATCH`` chunks with ``Content-Range``,
+one streamed ``PATCH`` without it (as docker and skopeo send), or still one ``PUT``. Chunks stay within
+the registry's bounds (``OCI-Chunk-Min-Length``, a documented or learned maximum), a ``416`` "too large"
+shrinks them, and the ``Range`` answered after each chunk is checked: a registry whose ``Range`` does
+not advance gets the blob again in one request. When a transfer fails, hoist asks the registry how much
+it holds (``GET`` on the upload URL) and continues from there, re-reading the source from the last
+checkpoint so the digest still covers every byte; a rate-limited request waits as asked and resumes.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from hoist.digest import Hasher
-from hoist.errors import DigestMismatch, NotFound, RegistryError, TransportError
+import httpx
+
+from hoist.errors import NotFound, RegistryError, TransportError
 from hoist.store.base import BlobSource, Progress
 from hoist.store.registry.auth import Scope
+from hoist.store.registry.profile import stated_limit
+from hoist.store.registry.reader import Meter, Reader
 from hoist.store.registry.transport import RegistryClient
 
 log = logging.getLogger("hoist.upload")
 
 _OCTET = {"Content-Type": "application/octet-stream"}
+_TOO_LARGE = re.compile(r"too large|exceed", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An open upload: its URL and the smallest chunk the registry announced (``OCI-Chunk-Min-Length``)."""
+
+    url: str
+    min_chunk: int = 0
 
 
 def with_query(url: str, **params: str) -> str:
@@ -34,88 +51,59 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def start_upload(client: RegistryClient, repository: str, what: str) -> str:
-    response = client.request(
-        "POST",
-        f"/v2/{repository}/blobs/uploads/",
-        scopes=[Scope.push(repository)],
-        what=what,
-        ok=(202,),
+def session_from(client: RegistryClient, response: httpx.Response, what: str) -> UploadSession:
+    """The upload session a ``202`` answer opened (a plain upload start or a declined mount)."""
+    announced = response.headers.get("oci-chunk-min-length", "")
+    return UploadSession(
+        _location(client, response.headers.get("location"), what), int(announced or 0) if announced.isdigit() else 0
     )
-    return _location(client, response.headers.get("location"), what)
+
+
+def start_upload(client: RegistryClient, repository: str, what: str) -> UploadSession:
+    response = client.request(
+        "POST", f"/v2/{repository}/blobs/uploads/", scopes=[Scope.push(repository)], what=what, ok=(202,)
+    )
+    return session_from(client, response, what)
 
 
 def _location(client: RegistryClient, value: str | None, what: str) -> str:
     if not value:
-        raise RegistryError(f"{what}: {client.host} started an upload without a Location")
+        raise RegistryError(f"{what}: {client.host} started an upload without a Location", registry=client.host)
     return client.absolute(value)
 
 
-class _Reader:
-    """Reads a blob from its source at any offset, hashing every byte once, in order."""
-
-    def __init__(self, source: BlobSource, stack: ExitStack) -> None:
-        self.source = source
-        self.stack = stack
-        self.hasher = Hasher(source.descriptor.digest)
-        self._iter: Iterator[bytes] = iter(())
-        self._pending = b""
-        self._checkpoint = (0, self.hasher.copy())
-        self.position = 0
-
-    def reopen(self, offset: int) -> None:
-        self.stack.close()
-        self._iter = self.stack.enter_context(self.source.open(offset))
-        self._pending = b""
-        self.position = offset
-
-    def checkpoint(self) -> None:
-        self._checkpoint = (self.position, self.hasher.copy())
-
-    def rewind_to(self, offset: int) -> None:
-        """Continue from ``offset`` (>= the last checkpoint), re-hashing the bytes in between."""
-        start, hasher = self._checkpoint
-        if offset < start:
-            raise TransportError("the registry lost part of the upload; starting again")
-        self.hasher = hasher.copy()
-        self.reopen(start)
-        for _ in self.take(offset - start):
-            pass
-
-    def take(self, count: int) -> Iterator[bytes]:
-        """The next ``count`` bytes as chunks, hashed as they pass."""
-        left = count
-        while left > 0:
-            chunk = self._pending or next(self._iter, b"")
-            self._pending = b""
-            if not chunk:
-                raise DigestMismatch(
-                    f"blob {self.source.descriptor.digest}: source ended at {self.position} bytes, "
-                    f"expected {self.source.descriptor.size}"
-                )
-            if len(chunk) > left:
-                chunk, self._pending = chunk[:left], chunk[left:]
-            left -= len(chunk)
-            self.position += len(chunk)
-            self.hasher.update(chunk)
-            yield chunk
-
-    def finish(self, what: str) -> None:
-        extra = self._pending or next(self._iter, b"")
-        if extra:
-            raise DigestMismatch(f"{what}: source has more than the {self.source.descriptor.size} bytes declared")
-        self.hasher.check(what, size=self.source.descriptor.size)
+def restartable(exc: Exception) -> bool:
+    """A failure that sending again can cure: the network, a 5xx, a 408 or 429 (after the wait)."""
+    if isinstance(exc, TransportError):
+        return True
+    return isinstance(exc, RegistryError) and (exc.status is None or exc.status >= 500 or exc.status in (408, 429))
 
 
 @dataclass
-class _Meter:
-    progress: Progress | None
-    reported: int = 0
+class _Upload:
+    """One attempt at one blob: the client, where it goes, what it reads, and how far it got."""
 
-    def at(self, position: int) -> None:
-        if self.progress is not None and position > self.reported:
-            self.progress(position - self.reported)
-            self.reported = position
+    client: RegistryClient
+    repository: str
+    session: UploadSession
+    reader: Reader
+    meter: Meter
+    what: str
+
+    @property
+    def scopes(self) -> list[Scope]:
+        return [Scope.push(self.repository)]
+
+    def body(self, count: int) -> Iterator[bytes]:
+        for chunk in self.reader.take(count):
+            yield chunk
+            self.meter.at(self.reader.position)
+
+    def moved(self, response: httpx.Response) -> None:
+        self.session = UploadSession(
+            _location(self.client, response.headers.get("location") or self.session.url, self.what),
+            self.session.min_chunk,
+        )
 
 
 def upload_blob(
@@ -124,140 +112,198 @@ def upload_blob(
     source: BlobSource,
     *,
     progress: Progress | None = None,
-    location: str | None = None,
+    session: UploadSession | None = None,
 ) -> None:
-    """Upload ``source`` into ``repository``, starting again (at most ``retries`` times) only when the
-    transfer broke mid-stream; a registry that cannot be reached at all has had its retries already."""
+    """Upload ``source`` into ``repository`` (in ``session`` when a declined mount opened one), starting
+    again at most ``retries`` times when the transfer broke; requests that are safe to repeat have had
+    their own retries already."""
     descriptor = source.descriptor
     what = f"upload of blob {descriptor.digest} to {client.host}/{repository}"
     attempts = 0
-    meter = _Meter(progress)
+    meter = Meter(progress)
     while True:
-        session = location or start_upload(client, repository, what)
-        location = None
+        opened = session or start_upload(client, repository, what)
+        session = None
+        mode = client.quirks.upload_mode(descriptor.size, client.options.chunk_size)
         with ExitStack() as stack:
-            reader = _Reader(source, stack)
+            reader = Reader(source, stack)
             reader.reopen(0)
+            upload = _Upload(client, repository, opened, reader, meter, what)
             try:
-                if descriptor.size <= client.options.chunk_size:
-                    _monolithic(client, repository, session, reader, meter, what)
+                if mode == "monolithic":
+                    _monolithic(upload)
+                elif mode == "stream":
+                    _stream(upload)
                 else:
-                    _chunked(client, repository, session, reader, meter, what)
+                    _chunked(upload)
             except (TransportError, RegistryError) as exc:
-                if isinstance(exc, RegistryError) and exc.status is not None and exc.status < 500:
+                if not restartable(exc):
                     raise
                 attempts += 1
                 if attempts > client.options.retries:
                     raise
                 log.debug("%s failed (%s); starting again", what, exc)
+                _wait_before_again(client, exc, attempts - 1)
                 continue
             return
 
 
-def _monolithic(
-    client: RegistryClient, repository: str, session: str, reader: _Reader, meter: _Meter, what: str
-) -> None:
-    size = reader.source.descriptor.size
+def _wait_before_again(client: RegistryClient, exc: TransportError | RegistryError, attempt: int) -> None:
+    """Wait as a 429 or 503 asked (``Retry-After``), else a short backoff, before sending again."""
+    if not isinstance(exc, RegistryError) or (exc.retry_after is None and exc.status not in (429, 503)):
+        return  # a dropped connection or a 5xx: start again at once, as before
+    delay = exc.retry_after if exc.retry_after is not None else client.waits.backoff(attempt)
+    url = exc.url or client.url("/")
+    client.waits.pause(delay, status=exc.status, method=exc.method or "PUT", url=url, attempt=attempt)
 
-    def body() -> Iterator[bytes]:
-        for chunk in reader.take(size):
-            yield chunk
-            meter.at(reader.position)
 
-    url = with_query(session, digest=str(reader.source.descriptor.digest))
+def _monolithic(up: _Upload) -> None:
+    size = up.reader.source.descriptor.size
+    url = with_query(up.session.url, digest=str(up.reader.source.descriptor.digest))
     headers = {**_OCTET, "Content-Length": str(size)}
     try:
-        client.request(
-            "PUT",
-            url,
-            scopes=[Scope.push(repository)],
-            what=what,
-            headers=headers,
-            content=body(),
-            retry=False,
-            ok=(201,),
+        up.client.request(
+            "PUT", url, scopes=up.scopes, what=up.what, headers=headers, content=up.body(size), retry=False, ok=(201,)
         )
     except RegistryError:
-        _raise_if_corrupt(reader, what)
+        _raise_if_corrupt(up.reader, up.what)
         raise
-    reader.finish(what)
+    up.reader.finish(up.what)
 
 
-def _chunked(client: RegistryClient, repository: str, session: str, reader: _Reader, meter: _Meter, what: str) -> None:
-    size = reader.source.descriptor.size
-    chunk_size = client.options.chunk_size
-    scopes = [Scope.push(repository)]
+def _stream(up: _Upload) -> None:
+    """One ``PATCH`` without ``Content-Range`` or ``Content-Length`` (chunked transfer encoding, as the
+    docker client sends it), then the closing ``PUT``; a broken stream resumes in bounded chunks."""
+    size = up.reader.source.descriptor.size
+    try:
+        response = up.client.request(
+            "PATCH",
+            up.session.url,
+            scopes=up.scopes,
+            what=up.what,
+            headers=dict(_OCTET),
+            content=up.body(size),
+            retry=False,
+            ok=(202, 204, 201),
+        )
+    except (TransportError, RegistryError) as exc:
+        if not restartable(exc):
+            raise
+        _wait_before_again(up.client, exc, 0)
+        _resume(up)
+        _chunked(up)
+        return
+    up.moved(response)
+    held = _range_end(response)
+    if held is not None and held != size:
+        raise TransportError(f"{up.what}: the registry holds {held} of {size} bytes after the stream; starting again")
+    _commit(up)
+
+
+def _chunked(up: _Upload) -> None:
+    size = up.reader.source.descriptor.size
+    quirks = up.client.quirks
     resumes = 0
-    while reader.position < size:
-        start = reader.position
-        end = min(start + chunk_size, size)
-        reader.checkpoint()
-
-        def body(count: int = end - start) -> Iterator[bytes]:
-            for chunk in reader.take(count):
-                yield chunk
-                meter.at(reader.position)
-
+    while up.reader.position < size:
+        start = up.reader.position
+        end = min(start + quirks.chunk_size(up.client.options.chunk_size, up.session.min_chunk), size)
+        up.reader.checkpoint()
         headers = {**_OCTET, "Content-Length": str(end - start), "Content-Range": f"{start}-{end - 1}"}
         try:
-            response = client.request(
+            response = up.client.request(
                 "PATCH",
-                session,
-                scopes=scopes,
-                what=what,
+                up.session.url,
+                scopes=up.scopes,
+                what=up.what,
                 headers=headers,
-                content=body(),
+                content=up.body(end - start),
                 retry=False,
-                ok=(202, 204),
+                ok=(202, 204, 201),  # 201: ECR (aws/containers-roadmap#2831, openai/tart#273)
             )
-            session = _location(client, response.headers.get("location") or session, what)
         except (TransportError, RegistryError) as exc:
-            if isinstance(exc, RegistryError) and exc.status == 416:
+            resumes += 1
+            if resumes > up.client.options.retries:
+                raise
+            if isinstance(exc, RegistryError) and _too_large(exc):
+                # GHCR's 4 MiB chunk cap (ocx-sh/ocx#237): send smaller chunks from where it stands
+                limit = quirks.learn_chunk_limit(stated_limit(exc.message) or (end - start) // 2)
+                log.debug(
+                    "%s: %s refused a %d-byte chunk; chunks of at most %d now",
+                    up.what,
+                    up.client.host,
+                    end - start,
+                    limit,
+                )
+            elif isinstance(exc, RegistryError) and exc.status == 416:
                 # the registry holds another amount than we resumed from ("0-0" is ambiguous in
                 # distribution's answers): start the upload again rather than guess
-                raise TransportError(f"{what}: upload offset disagreement; starting again") from exc
-            if isinstance(exc, RegistryError) and exc.status is not None and exc.status < 500:
+                raise TransportError(f"{up.what}: upload offset disagreement; starting again") from exc
+            elif not restartable(exc):
                 raise
-            resumes += 1
-            if resumes > client.options.retries:
-                raise
-            session, held = _status(client, repository, session, what)
-            log.debug("%s: chunk %d-%d failed (%s); registry holds %d bytes, resuming", what, start, end, exc, held)
-            reader.rewind_to(held)
-    reader.finish(what)
+            else:
+                _wait_before_again(up.client, exc, resumes - 1)
+            _resume(up)
+            continue
+        up.moved(response)
+        held = _range_end(response)
+        if held is not None and held != end:
+            # ECR has been seen to keep only the first chunk, or to answer a Range that stays behind
+            # (aws/containers-roadmap#2831): no more chunks to this registry, the blob goes whole.
+            quirks.distrust_chunks()
+            raise TransportError(
+                f"{up.what}: the registry holds {held} bytes after a chunk ending at {end}; starting again"
+            )
+    _commit(up)
+
+
+def _commit(up: _Upload) -> None:
+    up.reader.finish(up.what)
     try:
-        client.request(
+        up.client.request(
             "PUT",
-            with_query(session, digest=str(reader.source.descriptor.digest)),
-            scopes=scopes,
-            what=what,
+            with_query(up.session.url, digest=str(up.reader.source.descriptor.digest)),
+            scopes=up.scopes,
+            what=up.what,
             headers={"Content-Length": "0"},
             content=b"",
             ok=(201,),
         )
     except RegistryError as exc:
         if exc.code == "DIGEST_INVALID":  # our bytes were right; the registry assembled them wrongly
-            raise TransportError(f"{what}: the registry's copy of the upload is corrupt; starting again") from exc
+            raise TransportError(f"{up.what}: the registry's copy of the upload is corrupt; starting again") from exc
         raise
 
 
-def _status(client: RegistryClient, repository: str, session: str, what: str) -> tuple[str, int]:
-    """Ask the registry how many bytes of the upload it holds."""
-    try:
-        response = client.request("GET", session, scopes=[Scope.push(repository)], what=what, ok=(204, 200))
-    except NotFound as exc:
-        raise TransportError(f"{what}: the registry dropped the upload session") from exc
-    held = 0
-    value = response.headers.get("range", "")
+def _too_large(exc: RegistryError) -> bool:
+    return exc.status == 413 or (exc.status == 416 and _TOO_LARGE.search(exc.message) is not None)
+
+
+def _range_end(response: httpx.Response) -> int | None:
+    """Bytes the registry says it holds (``Range: 0-<last>``, ``bytes=`` accepted), or None if unsaid."""
+    value = response.headers.get("range", "").strip()
     if value.startswith("bytes="):
         value = value[len("bytes=") :]
-    end = value.split("-", 1)[1] if "-" in value else ""
-    if end.isdigit() and value != "0-0":  # distribution answers "0-0" for an empty upload
-        held = int(end) + 1
-    return _location(client, response.headers.get("location") or session, what), held
+    start, _, last = value.partition("-")
+    if not last.isdigit() or start != "0":
+        return None
+    return int(last) + 1
 
 
-def _raise_if_corrupt(reader: _Reader, what: str) -> None:
+def _resume(up: _Upload) -> None:
+    """Ask the registry how many bytes of the upload it holds, and continue from there."""
+    try:
+        response = up.client.request("GET", up.session.url, scopes=up.scopes, what=up.what, ok=(204, 200))
+    except NotFound as exc:
+        raise TransportError(f"{up.what}: the registry dropped the upload session") from exc
+    held = _range_end(response) or 0
+    if response.headers.get("range", "").removeprefix("bytes=") == "0-0":
+        held = 0  # distribution answers "0-0" for an empty upload
+    up.moved(response)
+    log.debug("%s: the registry holds %d bytes; resuming", up.what, held)
+    up.reader.rewind_to(held)
+
+
+def _raise_if_corrupt(reader: Reader, what: str) -> None:
     """A registry refusing the digest after the whole body was sent means the source lied."""
     if reader.position == reader.source.descriptor.size and reader.hasher.actual() != reader.hasher.expected:
         reader.hasher.check(what)
