@@ -254,8 +254,10 @@ class Project:
         junit: str | Path | None = None,
         digest: str | Digest | None = None,
         key: str | Path | None = None,
+        only: Sequence[str] = (),
     ) -> TestRun:
-        """Run ``command`` against ``environment`` and record its outcome on the digest it runs."""
+        """Run ``command`` against ``environment`` and record its outcome on the digest it runs (on each
+        image of a set, or those ``only`` names)."""
         from hoist.promotion.attesting import run_tests
 
         return run_tests(
@@ -265,6 +267,7 @@ class Project:
             junit=Path(junit) if junit is not None else None,
             digest=_digest(digest),
             key=Path(key) if key is not None else None,
+            only=only,
         )
 
     def record_scan(

@@ -59,13 +59,15 @@ def make_image(
     media: Media = "oci",
     platform: Platform = ("linux", "amd64"),
     compress: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> ImageInfo:
     """An image of ``layers`` seeded random layers of ``layer_size`` bytes each, tagged ``tag``.
 
     The same arguments always give the same digest. ``tag=None`` adds an unnamed index.json entry.
+    ``labels`` go into the image config (``org.opencontainers.image.revision``...).
     """
     ensure_layout(layout)
-    info = _random_image(layout, layers, layer_size, seed, media, platform, compress)
+    info = _random_image(layout, layers, layer_size, seed, media, platform, compress, labels)
     return tag_in_layout(layout, info, tag)
 
 
@@ -96,10 +98,11 @@ def _random_image(
     media: Media,
     platform: Platform,
     compress: bool,
+    labels: dict[str, str] | None = None,
 ) -> ImageInfo:
     name = "/".join(platform)
     blobs = [random_layer(layout, seed=f"{seed}:{name}:{i}", size=layer_size, compress=compress) for i in range(layers)]
-    config = {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"], "Labels": {"test.seed": str(seed)}}
+    config = {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"], "Labels": {"test.seed": str(seed), **(labels or {})}}
     return assemble_image(
         layout, layers=blobs, container_config=config, platform=platform, media=media, compressed=compress
     )

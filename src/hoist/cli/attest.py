@@ -59,6 +59,7 @@ def attest_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Sign the result (default: the environment's 'key').",
 )
+@click.option("--only", multiple=True, metavar="NAME", help="For a set: record on this image only (repeatable).")
 @json_option
 def test_command(
     environment: str,
@@ -66,10 +67,11 @@ def test_command(
     junit: Path | None,
     digest: str | None,
     key_path: Path | None,
+    only: tuple[str, ...],
     json_out: bool,
 ) -> None:
     """Run CMD against ENV and record the outcome as a test-result attestation; exit with CMD's code."""
-    run = STATE.project().test(environment, argv, junit=junit, digest=digest, key=key_path)
+    run = STATE.project().test(environment, argv, junit=junit, digest=digest, key=key_path, only=only)
     if json_out:
         emit_json(
             {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,8 @@ class TestRun:
     signed: bool
     passed: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    attestations: dict[str, Digest] = field(default_factory=dict)
+    """For an environment of several images: the attestation recorded on each image."""
 
 
 @dataclass(kw_only=True)
@@ -54,16 +56,35 @@ class ScanRecorded:
 
 def subject(ctx: Context, env: Environment, digest: Digest | None) -> tuple[Store, Descriptor]:
     """The store and the image evidence about ``env`` is recorded on (see the module docstring)."""
-    store = ctx.open(env.image, push=True)
-    chosen = digest
-    if chosen is None:
-        healthy = Ledger(store, env.name).read().last_healthy_deploy()
-        chosen = healthy.record.digest if healthy is not None else None
-    found = store.head_manifest(chosen or env.tag)
-    if found is None:
-        what = chosen or f"{env.image} (no deploy recorded)"
-        raise InputError(f"{env.name} has nothing to attest about: {what} does not exist in {store.location}")
-    return store, found
+    _name, store, descriptor = subjects(ctx, env, digest)[0]
+    return store, descriptor
+
+
+def subjects(
+    ctx: Context, env: Environment, digest: Digest | None, only: Sequence[str] = ()
+) -> list[tuple[str, Store, Descriptor]]:
+    """Each image evidence about ``env`` is recorded on (every member of a set, or those ``only`` names):
+    its name, its store and its descriptor."""
+    if digest is not None and env.is_set and len(only) != 1:
+        raise InputError(f"{env.name} holds several images: name the one the digest is for (only)")
+    for name in only:
+        env.member(name)
+    ledger_store = ctx.open(env.image, push=True)
+    healthy = Ledger(ledger_store, env.name).read().last_healthy_deploy() if digest is None else None
+    found: list[tuple[str, Store, Descriptor]] = []
+    for member in env.members:
+        if only and member.name not in only:
+            continue
+        store = ctx.open(member.image, push=True)
+        chosen = digest
+        if chosen is None and healthy is not None:
+            chosen = healthy.record.digest_of(member.name if env.is_set else None)
+        descriptor = store.head_manifest(chosen or member.tag)
+        if descriptor is None:
+            what = chosen or f"{member.image} (no deploy recorded)"
+            raise InputError(f"{env.name} has nothing to attest about: {what} does not exist in {store.location}")
+        found.append((member.name, store, descriptor))
+    return found
 
 
 def _key(ctx: Context, env: Environment, key: Path | None) -> PrivateKey | None:
@@ -80,6 +101,7 @@ def run_tests(
     digest: Digest | None = None,
     key: Path | None = None,
     cwd: Path | None = None,
+    only: Sequence[str] = (),
 ) -> TestRun:
     """Run ``argv`` against environment ``name`` and record the outcome; the command's output passes
     through (to stderr). It runs with ``HOIST_ENV``, ``HOIST_DIGEST``, ``HOIST_IMAGE`` and
@@ -91,7 +113,8 @@ def run_tests(
     if not argv:
         raise InputError("give the test command to run")
     env = ctx.environment(name)
-    store, image = subject(ctx, env, digest)
+    images = subjects(ctx, env, digest, only)
+    _member_name, _store, image = images[0]
     signer = _key(ctx, env, key)
     health = env.health.url if env.health and env.health.url else ""
     child_env = {
@@ -100,6 +123,11 @@ def run_tests(
         "HOIST_DIGEST": str(image.digest),
         "HOIST_IMAGE": f"{env.image.name}@{image.digest}",
         "HOIST_HEALTH_URL": health,
+        **{
+            f"HOIST_IMAGE_{member.upper().replace('-', '_')}": f"{env.member(member).image.name}@{d.digest}"
+            for member, _s, d in images
+            if env.is_set
+        },
     }
     started = ctx.now()
     code = run_passing_output(
@@ -120,16 +148,20 @@ def run_tests(
         finished=finished,
         exit_code=code,
     )
-    descriptor = attest(store, image, result, key=signer, created=format_time(finished))
+    recorded = {
+        member: attest(store, described, result, key=signer, created=format_time(finished)).digest
+        for member, store, described in images
+    }
     return TestRun(
         environment=env.name,
         digest=image.digest,
         outcome=outcome,
         exit_code=code,
-        attestation=descriptor.digest,
+        attestation=next(iter(recorded.values())),
         signed=signer is not None,
         passed=passed,
         failed=failed,
+        attestations=recorded if env.is_set else {},
     )
 
 
