@@ -78,7 +78,7 @@ def setup(
                 layer_size=2048,
                 seed=f"set-{name}-{build}",
                 labels={REVISION: f"commit-{build}"},
-            )  # fmt: skip
+            )
             for name in NAMES
         }
     staging = {n: f"{registry.host}/{unique_repo}/{n}:staging" for n in NAMES}
