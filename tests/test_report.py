@@ -128,6 +128,7 @@ def test_metrics_from_known_records() -> None:
         "rollback": 3,
         "deploy": 8,
         "prune": 1,
+        "sync": 0,
     }
     freq = doc["deployment_frequency"]
     assert [(d["date"], d["deploys"], d["promotions"], d["rollbacks"], d["failed_deploys"]) for d in freq["days"]] == [
@@ -353,6 +354,7 @@ def test_report_json_from_a_real_ledger(workspace: Workspace) -> None:
         "rollback": 1,
         "deploy": 29,
         "prune": 0,
+        "sync": 0,
     }
     freq = prod["deployment_frequency"]
     assert (freq["deploys"], freq["promotions"]) == (27, 28)

@@ -57,8 +57,8 @@ class Options:
     prompt: Callable[[str], str] | None = None
     """Asks for an encrypted key's password when no environment variable holds one (default: never ask)."""
     on_wait: Callable[[str], None] | None = None
-    """Told (with a line such as ``waiting 3s for ghcr.io (rate limited)``) when hoist waits because a
-    registry asked it to; the observer hears it too."""
+    """Told (with a line such as ``waiting 3s for ghcr.io (rate limited)``) when a registry throttles hoist
+    for a second or more; the observer hears it too."""
     chunk_size: int = DEFAULT_CHUNK
     """Blobs larger than this are uploaded in chunks."""
     transport: httpx.BaseTransport | None = None
@@ -105,6 +105,8 @@ class Options:
         observer, on_wait = self.observer, self.on_wait
 
         def told(wait: Wait) -> None:
+            if not wait.worth_showing:
+                return
             if observer is not None:
                 observer.waiting(str(wait))
             if on_wait is not None:

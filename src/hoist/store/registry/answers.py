@@ -57,6 +57,12 @@ class Wait:
     def __str__(self) -> str:
         return f"waiting {self.seconds:.0f}s for {self.registry} ({self.reason})"
 
+    @property
+    def worth_showing(self) -> bool:
+        """A wait a person should hear of: the registry throttles hoist for a second or more (retries after
+        a dropped connection or a 5xx are routine, and the error says so if they run out)."""
+        return self.seconds >= 1.0 and self.reason == "rate limited"
+
 
 def wait_reason(status: int | None) -> str:
     if status == 429:
