@@ -219,3 +219,68 @@ def test_signatures_verify_on_every_mirror(hoist: Hoist, setup: SetUp, tmp_path:
         mirrored = setup.mirrors[name].rsplit(":", 1)[0] + "@" + setup.builds["A"][name].digest
         listing = hoist.ok("evidence", mirrored, "--key", str(tmp_path / "signer.pub"), "--json").json
         assert [(e["kind"], e["valid"]) for e in listing["evidence"]] == [("signature", True)], (name, listing)
+
+
+class Serving:
+    """Stands in for the services: each command deploy writes the digest it runs to a file; /NAME
+    answers 200, or 500 while that file names a digest marked bad."""
+
+    def __init__(self, root: Path) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.root = root
+        self.bad: set[str] = set()
+        serving = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                running = (serving.root / self.path.strip("/")).read_text().strip()
+                self.send_response(500 if running in serving.bad else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def running(self) -> dict[str, str]:
+        return {name: (self.root / name).read_text().strip() for name in NAMES}
+
+    def table(self) -> str:
+        port = self.server.server_address[1]
+        return "".join(
+            f'\n[environments.production.deploy.{n}]\ntarget = "command"\n'
+            f'run = "echo $HOIST_DIGEST > {self.root}/{n}"\n'
+            f'\n[environments.production.health.{n}]\nurl = "http://127.0.0.1:{port}/{n}"\ntimeout = "2s"\n'
+            f'interval = "0.1s"\n'
+            for n in NAMES
+        )
+
+
+def test_a_set_deploys_together_and_rolls_back_together(hoist: Hoist, setup: SetUp, tmp_path: Path) -> None:
+    serving = Serving(tmp_path)
+    setup.config.write_text(setup.config.read_text() + serving.table())
+    setup.stage(hoist, "A")
+    released = setup.run(hoist, "release", "staging", "production", "--json")
+    assert released.code == 0, released
+    assert serving.running() == setup.wanted("A")
+    assert [m["healthy"] for m in released.json["deploy"]["members"]] == [True] * 3
+
+    setup.stage(hoist, "B")
+    assert setup.run(hoist, "promote", "staging", "production").code == 0
+    serving.bad.add(setup.builds["B"]["api"].digest)  # only api's new build is broken
+    failed = setup.run(hoist, "deploy", "production")
+    assert failed.code == 4, failed
+    assert "api:" in failed.err and "rolled back" in failed.err
+    assert serving.running() == setup.wanted("A")  # every member serves its previous version again
+    assert setup.production_digests() == setup.wanted("A")  # and the tags went back (read by skopeo)
+    newest = setup.run(hoist, "history", "production", "--limit", "8", "--json").json
+    kinds = [(h["kind"], (h.get("deploy") or {}).get("result")) for h in newest]
+    # B's deploys (web and worker healthy, api failed), one rollback of the whole set, three restores
+    assert kinds[:4] == [("deploy", "restored")] * 3 + [("rollback", None)], kinds
+    assert sorted(kinds[4:7]) == [("deploy", "failed"), ("deploy", "healthy"), ("deploy", "healthy")], kinds
+    assert kinds[7] == ("promote", None), kinds
+    serving.server.shutdown()

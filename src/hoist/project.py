@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hoist.digest import Digest
+from hoist.errors import InputError
 from hoist.options import Options
 from hoist.promotion.config import Config, find_config, load_config, parse_config
 from hoist.promotion.context import Context
@@ -22,6 +23,7 @@ from hoist.store.session import Session
 if TYPE_CHECKING:
     from hoist.deploy.deploy import Deployment, DeployResult
     from hoist.deploy.release import ReleaseResult
+    from hoist.deploy.set_deploy import SetDeployment, SetDeployResult
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
     from hoist.promotion.notify import Delivery
@@ -232,13 +234,24 @@ class Project:
 
     # -- deploys -------------------------------------------------------------------------------------
 
-    def deployment(self, environment: str, *, digest: str | Digest | None = None, rollback: bool = True) -> Deployment:
-        """A deploy of ``environment``'s digest, to run in two steps (``start``, ``finish``)."""
+    def deployment(
+        self, environment: str, *, digest: str | Digest | None = None, rollback: bool = True
+    ) -> Deployment | SetDeployment:
+        """A deploy of ``environment``'s digest (each of its images, for a set), in two steps (``start``,
+        ``finish``)."""
         from hoist.deploy.deploy import Deployment
+        from hoist.deploy.set_deploy import SetDeployment
 
-        return Deployment(self.context, environment, digest=_digest(digest), rollback_on_failure=rollback)
+        ctx = self.context
+        if ctx.environment(environment).is_set:
+            if digest is not None:
+                raise InputError(f"{environment} holds several images: it deploys the digests it was promoted")
+            return SetDeployment(ctx, environment, rollback_on_failure=rollback)
+        return Deployment(ctx, environment, digest=_digest(digest), rollback_on_failure=rollback)
 
-    def deploy(self, environment: str, *, digest: str | Digest | None = None, rollback: bool = True) -> DeployResult:
+    def deploy(
+        self, environment: str, *, digest: str | Digest | None = None, rollback: bool = True
+    ) -> DeployResult | SetDeployResult:
         """Deploy ``environment``'s promoted digest (by digest), wait for health, roll back when it fails."""
         deployment = self.deployment(environment, digest=digest, rollback=rollback)
         deployment.start()

@@ -13,6 +13,7 @@ from hoist.cli.promote import report_follow_ups
 
 if TYPE_CHECKING:
     from hoist.deploy.deploy import DeployResult
+    from hoist.deploy.set_deploy import SetDeployResult
 
 
 @click.command("deploy")
@@ -35,9 +36,23 @@ def target_outputs(details: dict[str, object]) -> dict[str, str]:
     return outputs(details)
 
 
-def report(result: DeployResult, *, json_out: bool) -> None:
+def parts(result: DeployResult | SetDeployResult) -> list[DeployResult]:
+    """The deploys a result holds: one, or one per image of a set."""
+    from hoist.deploy.set_deploy import SetDeployResult
+
+    return list(result.members) if isinstance(result, SetDeployResult) else [result]
+
+
+def report(result: DeployResult | SetDeployResult, *, json_out: bool) -> None:
     if json_out:
-        emit_json(render.deployment(result))
+        emit_json(render.deployments(result))
+    for part in parts(result):
+        _report(part, quiet=json_out)
+
+
+def _report(result: DeployResult, *, quiet: bool) -> None:
+    if quiet:
+        pass  # the JSON answer said it all
     elif result.details.get("mode") == "branch":
         say(f"proposed {result.image} for review")
         say(f"  {result.target}: pushed branch {result.details.get('branch')} (open a pull request from it)")

@@ -7,7 +7,7 @@ import click
 from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.copy import progress
-from hoist.cli.deploy import target_outputs
+from hoist.cli.deploy import parts, target_outputs
 from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups, report_mirrors
 
 
@@ -45,19 +45,21 @@ def command(
         promoted = result.promotion
         deployed = result.deployment
         say(f"released {promoted.digest} to {promoted.environment} (seq {promoted.seq})")
-        if deployed is not None and deployed.health is not None:
-            say(f"  {deployed.target}: {deployed.health.detail}")
+        for part in parts(deployed) if deployed is not None else []:
+            if part.health is not None:
+                say(f"  {part.target}: {part.health.detail}")
         say("")
         say("  stage      seconds")
         for name in (*STAGES, "total"):
             say(f"  {name:<9} {result.stages.get(name, 0.0):8.3f}")
     rows = [[name, f"{result.stages.get(name, 0.0):.3f} s"] for name in (*STAGES, "total")]
-    details = result.deployment.details if result.deployment else {}
+    deployed_parts = parts(result.deployment) if result.deployment is not None else []
+    details = deployed_parts[0].details if len(deployed_parts) == 1 else {}
     github.write_outputs({"digest": result.promotion.digest, "seq": result.promotion.seq, **target_outputs(details)})
     github.write_summary(
         f"### hoist released `{result.promotion.digest}` to {result.promotion.environment}\n\n"
         + github.table(["stage", "time"], rows)
     )
     report_mirrors(result.promotion.mirrors_behind, result.promotion.environment)
-    failed = result.promotion.follow_ups_failed + (result.deployment.follow_ups_failed if result.deployment else ())
+    failed = result.promotion.follow_ups_failed + tuple(f for p in deployed_parts for f in p.follow_ups_failed)
     report_follow_ups(failed, f"the release of {result.promotion.digest} to {result.promotion.environment}")

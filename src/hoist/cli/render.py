@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hoist.api import TagResult
     from hoist.deploy.deploy import DeployResult
     from hoist.deploy.release import ReleaseResult
+    from hoist.deploy.set_deploy import SetDeployResult
     from hoist.ops.copy import CopyResult
     from hoist.ops.inspect import Inspection
     from hoist.ops.verify import Verification
@@ -178,10 +179,24 @@ def deployment(result: DeployResult) -> dict[str, Any]:
     return dict(out)
 
 
+def deployments(result: DeployResult | SetDeployResult) -> dict[str, Any]:
+    """A deploy, or a set's deploys (``members``, one object each)."""
+    from hoist.deploy.set_deploy import SetDeployResult
+
+    if isinstance(result, SetDeployResult):
+        return {
+            "environment": result.environment,
+            "healthy": result.healthy,
+            "rolled_back": result.rolled_back,
+            "members": [deployment(m) for m in result.members],
+        }
+    return deployment(result)
+
+
 def release(result: ReleaseResult) -> dict[str, Any]:
     return {
         "promotion": promotion(result.promotion),
-        "deploy": deployment(result.deployment) if result.deployment else None,
+        "deploy": deployments(result.deployment) if result.deployment else None,
         "stages": result.stages,
     }
 

@@ -10,6 +10,7 @@ move the environment tag back as a rollback in the ledger, record the restore, a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +18,12 @@ from hoist.deploy.health import Check, HealthResult, HttpCheck, TcpCheck, wait_h
 from hoist.deploy.target import Annotated, Deployed, Running, Target
 from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
-from hoist.promotion.config import Environment, HealthConfig
+from hoist.promotion.config import Environment, HealthConfig, Member
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View, subject_of
 from hoist.promotion.publish import FollowUp
-from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Record
+from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, MemberState, Record
 from hoist.promotion.rollback import rollback
 from hoist.ref import RegistryRef
 from hoist.timing import Timer
@@ -49,10 +50,12 @@ class DeployResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def open_target(ctx: Context, env: Environment) -> Target:
-    deploy = env.deploy
+def open_target(ctx: Context, env: Environment, member: Member | None = None) -> Target:
+    member = member or env.members[0]
+    deploy = member.deploy
     if deploy is None:
-        raise InputError(f"environment {env.name} has no [environments.{env.name}.deploy] table in hoist.toml")
+        where = f"{env.name}.deploy.{member.name}" if env.is_set else f"{env.name}.deploy"
+        raise InputError(f"environment {env.name} has no [environments.{where}] table in hoist.toml")
     if deploy.target == "command":
         from hoist.deploy.command_target import CommandTarget
 
@@ -60,17 +63,19 @@ def open_target(ctx: Context, env: Environment) -> Target:
     if deploy.target == "gitops":
         from hoist.deploy.gitops_target import GitopsTarget
 
-        return GitopsTarget(deploy, environment=env.name, image_name=env.image.name, environ=ctx.environ)
-    if not isinstance(env.image, RegistryRef):
-        raise InputError(f"{env.name}: a container engine pulls from a registry, not from {env.image}")
+        return GitopsTarget(deploy, environment=env.name, image_name=member.image.name, environ=ctx.environ)
+    if not isinstance(member.image, RegistryRef):
+        raise InputError(f"{env.name}: a container engine pulls from a registry, not from {member.image}")
     from hoist.deploy.docker_target import DockerTarget
 
-    credentials = ctx.session.options.credentials.lookup(env.image.registry, env.image.repository)
+    credentials = ctx.session.options.credentials.lookup(member.image.registry, member.image.repository)
     return DockerTarget(deploy, environ=ctx.environ, credentials=credentials)
 
 
-def health_checks(env: Environment, target: Target, deployed: Deployed) -> tuple[list[Check], HealthConfig]:
-    health = env.health or DEFAULT_HEALTH
+def health_checks(
+    env: Environment, target: Target, deployed: Deployed, member: Member | None = None
+) -> tuple[list[Check], HealthConfig]:
+    health = (member or env.members[0]).health or DEFAULT_HEALTH
     checks: list[Check] = []
     if health.url:
         checks.append(
@@ -89,20 +94,38 @@ def health_checks(env: Environment, target: Target, deployed: Deployed) -> tuple
     return checks, health
 
 
-def image_of(env: Environment, digest: Digest) -> str:
-    return f"{env.image.name}@{digest}"
+def image_of(env: Environment, digest: Digest, member: Member | None = None) -> str:
+    return f"{(member or env.members[0]).image.name}@{digest}"
 
 
-def _choose_digest(ctx: Context, env: Environment, view: View, digest: Digest | None) -> Digest:
+def _choose_digest(ctx: Context, env: Environment, member: Member, view: View, digest: Digest | None) -> Digest:
     """``digest``; else for an environment promoted from another, its promoted digest; else its tag's."""
     if digest is not None:
         return digest
     if env.source is not None and view.has_promotions and view.current is not None:
-        return view.current
-    found = ctx.open(env.image).head_manifest(env.tag)
+        state = view.current_members
+        if not env.is_set:
+            return view.current
+        if state is not None and member.name in state:
+            return state[member.name].digest
+    found = ctx.open(member.image).head_manifest(member.tag)
     if found is None:
-        raise InputError(f"{env.name} has nothing to deploy: no promotion recorded and {env.image} does not exist")
+        raise InputError(f"{env.name} has nothing to deploy: no promotion recorded and {member.image} does not exist")
     return found.digest
+
+
+def _last_healthy(view: View, chosen: Digest, member: str | None) -> Running | None:
+    """What served before: the newest healthy deploy of another digest (of this member, for a set)."""
+    for entry in view.known:
+        record = entry.record
+        if not record.healthy_deploy or record.deploy is None:
+            continue
+        if member is not None and (record.members is None or member not in record.members):
+            continue
+        digest = record.digest_of(member)
+        if digest != chosen:
+            return Running(image=record.deploy.image, digest=str(digest))
+    return None
 
 
 class Deployment:
@@ -119,10 +142,14 @@ class Deployment:
         rollback_on_failure: bool = True,
         timer: Timer | None = None,
         target: Target | None = None,
+        member: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.timer = timer or Timer()
         self.env = ctx.environment(name)
+        self.member = self.env.member(member) if member is not None else self.env.members[0]
+        self.set_member = member if self.env.is_set else None
+        """The member's name when the environment holds several images (its records say so)."""
         self.digest = digest
         self.rollback_on_failure = rollback_on_failure
         self.store = ctx.open(self.env.image, push=True)
@@ -137,17 +164,15 @@ class Deployment:
         try:
             if self.target is None:
                 with timer.stage("deploy"):
-                    self.target = open_target(self.ctx, env)
+                    self.target = open_target(self.ctx, env, self.member)
             target = self.target
             view = self.ledger.read()
-            chosen = _choose_digest(self.ctx, env, view, self.digest)
-            image = image_of(env, chosen)
+            chosen = _choose_digest(self.ctx, env, self.member, view, self.digest)
+            image = image_of(env, chosen, self.member)
             running = target.current()
             previous = running if running is not None and running.digest and running.digest != str(chosen) else None
             if previous is None:
-                healthy = view.last_healthy_deploy(exclude=chosen)
-                if healthy is not None and healthy.record.deploy is not None:
-                    previous = Running(image=healthy.record.deploy.image, digest=str(healthy.record.digest))
+                previous = _last_healthy(view, chosen, self.set_member)
             self.previous = previous
             self.result = DeployResult(
                 environment=env.name,
@@ -173,16 +198,18 @@ class Deployment:
         finally:
             self.close()
 
-    def _finish(self) -> DeployResult:
-        timer, env, target, deployed, result = self.timer, self.env, self.target, self.deployed, self.result
+    def check(self) -> DeployResult:
+        """Wait for the health checks and record the outcome (never rolls back, never raises for health)."""
+        timer, target, deployed, result = self.timer, self.target, self.deployed, self.result
         assert target is not None and deployed is not None and result is not None, "start() first"
         result.details = dict(deployed.details)
+        stages = {**timer.stages, **{f"target.{k}": v for k, v in deployed.timings.items()}}
         if deployed.details.get("mode") == "branch":  # offered for review: nothing runs it yet
-            result.timings = {**timer.stages, **{f"target.{k}": v for k, v in deployed.timings.items()}}
+            result.timings = stages
             with timer.stage("record"):
                 result.record = self._record(deployed, DeployOutcome.PROPOSED, result)
             return result
-        checks, health_config = health_checks(env, target, deployed)
+        checks, health_config = health_checks(self.env, target, deployed, self.member)
         with timer.stage("health"):
             result.health = wait_healthy(checks, health_config, alive=lambda: target.alive(deployed))
         result.healthy = result.health.healthy
@@ -190,8 +217,13 @@ class Deployment:
         outcome = DeployOutcome.HEALTHY if result.healthy else DeployOutcome.FAILED
         with timer.stage("record"):
             result.record = self._record(deployed, outcome, result)
-        if result.healthy:
+        return result
+
+    def _finish(self) -> DeployResult:
+        env, result = self.env, self.check()
+        if result.healthy or result.details.get("mode") == "branch":
             return result
+        detail = result.health.detail if result.health else "not healthy"
         previous = self.previous
         if not self.rollback_on_failure or previous is None:
             serving = (
@@ -200,13 +232,15 @@ class Deployment:
                 else "nothing earlier to restore"
             )
             raise self._failed(
-                f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; {serving}",
+                f"deploy of {result.digest} to {env.name} failed health checks: {detail}; {serving}",
                 result,
                 restored=None,
             )
-        self._roll_back(target, deployed, previous, result)
+        record_restored = self.restore()
+        self._move_back(previous)
+        record_restored()
         raise self._failed(
-            f"deploy of {result.digest} to {env.name} failed health checks: {result.health.detail}; rolled back: "
+            f"deploy of {result.digest} to {env.name} failed health checks: {detail}; rolled back: "
             f"{previous.digest} is serving again and {env.tag} points at it",
             result,
             restored=previous.digest,
@@ -228,22 +262,25 @@ class Deployment:
         if self.target is not None:
             self.target.close()
 
-    def _roll_back(self, target: Target, failed: Deployed, previous: Running, result: DeployResult) -> None:
-        env, timer = self.env, self.timer
-        image = previous.image or image_of(env, Digest.parse(previous.digest))
+    def restore(self) -> Callable[[], None]:
+        """Bring back what served before the deploy and wait for it to be healthy; returns the step that
+        records it serves (run after the environment's tag moved back, so the ledger reads in order)."""
+        env, timer, target, failed, result = self.env, self.timer, self.target, self.deployed, self.result
+        previous = self.previous
+        assert target is not None and failed is not None and result is not None and previous is not None
+        image = previous.image or image_of(env, Digest.parse(previous.digest), self.member)
+        why = result.health.detail if result.health else "not healthy"
         if isinstance(target, Annotated):
             promoted = self.ledger.read().promoted(Digest.parse(previous.digest))
-            why_text = result.health.detail if result.health else "not healthy"
             target.annotate(
                 seq=promoted.record.seq if promoted else None,
-                reason=f"automatic: the deploy of {result.digest} failed health checks ({why_text})",
+                reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
             )
         with timer.stage("restore"):
             restored = target.restore(Running(image, previous.digest, previous.handle), failed=failed)
-            checks, health_config = health_checks(env, target, restored)
+            checks, health_config = health_checks(env, target, restored, self.member)
             health = wait_healthy(checks, health_config, alive=lambda: target.alive(restored))
         result.timings = {**result.timings, **timer.stages}
-        why = result.health.detail if result.health else "not healthy"
         if not health.healthy:
             raise self._failed(
                 f"deploy of {result.digest} to {env.name} failed ({why}) and "
@@ -252,19 +289,6 @@ class Deployment:
                 restored=None,
             )
         previous_digest = Digest.parse(previous.digest)
-        view = self.ledger.read()
-        if view.current is not None and view.current != previous_digest:
-            try:
-                rollback(
-                    self.ctx,
-                    env.name,
-                    to=previous_digest,
-                    automatic=True,
-                    reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
-                    details={"failed_digest": str(result.digest)},
-                )
-            except HoistError as exc:
-                raise OperationError(f"restored {previous.digest}, but moving {env.tag} back failed: {exc}") from exc
         result.rolled_back = True
         result.restored = previous_digest
         stand_in = DeployResult(
@@ -277,18 +301,54 @@ class Deployment:
             previous=result.digest,
             timings=dict(timer.stages),
         )
-        self._record(restored, DeployOutcome.RESTORED, stand_in)
+
+        def record() -> None:
+            self._record(restored, DeployOutcome.RESTORED, stand_in)
+
+        return record
+
+    def _move_back(self, previous: Running) -> None:
+        """The environment's tag back to what serves again, recorded as an automatic rollback."""
+        env, result = self.env, self.result
+        assert result is not None
+        previous_digest = Digest.parse(previous.digest)
+        why = result.health.detail if result.health else "not healthy"
+        view = self.ledger.read()
+        if view.current is None or view.current == previous_digest:
+            return
+        try:
+            rollback(
+                self.ctx,
+                env.name,
+                to=previous_digest,
+                automatic=True,
+                reason=f"automatic: the deploy of {result.digest} failed health checks ({why})",
+                details={"failed_digest": str(result.digest)},
+            )
+        except HoistError as exc:
+            raise OperationError(f"restored {previous.digest}, but moving {env.tag} back failed: {exc}") from exc
 
     def _record(self, deployed: Deployed, outcome: DeployOutcome, result: DeployResult) -> Digest:
         env, store = self.env, self.store
         digest = Digest.parse(deployed.digest)
+        members: dict[str, MemberState] | None = None
+        if self.set_member is not None:  # the image lives in the member's own repository
+            found = self.ctx.open(self.member.image).head_manifest(digest)
+            if found is None:
+                raise OperationError(f"{digest} is not in {self.member.image.name}")
+            state = MemberState(
+                reference=self.member.image.name, digest=digest, media_type=found.media_type, size=found.size
+            )
+            members = {self.set_member: state}
 
         def build(view: View) -> Record:
+            subject = members[self.set_member].descriptor() if members and self.set_member else None
             return new_record(
                 view,
                 kind=Kind.DEPLOY,
                 environment=env.name,
-                subject=subject_of(store, view, digest),
+                subject=subject or subject_of(store, view, digest),
+                members=members,
                 provenance=self.ctx.provenance(),
                 previous_digest=result.previous,
                 timings=dict(result.timings),

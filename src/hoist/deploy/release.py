@@ -9,17 +9,19 @@ the promotion's record settles: the three wait on the network, not on each other
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hoist.deploy.deploy import Deployment, DeployResult, image_of, open_target
+from hoist.deploy.set_deploy import SetDeployment, SetDeployResult
 from hoist.deploy.target import Target
 from hoist.digest import Digest
 from hoist.errors import HoistError, IntegrityError
 from hoist.ops.verify import verify_image
-from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
 from hoist.promotion.promote import PromoteResult, Promotion
+from hoist.ref import Reference
 from hoist.timing import Timer
 
 STAGES = ("resolve", "gates", "copy", "record", "verify", "deploy", "health")
@@ -28,34 +30,47 @@ STAGES = ("resolve", "gates", "copy", "record", "verify", "deploy", "health")
 @dataclass(kw_only=True)
 class ReleaseResult:
     promotion: PromoteResult
-    deployment: DeployResult | None = None
+    deployment: DeployResult | SetDeployResult | None = None
     stages: dict[str, float] = field(default_factory=dict)
 
 
 def release(ctx: Context, promotion: Promotion) -> ReleaseResult:
-    """Promote (the given, not yet planned, promotion), verify the promoted digest in place, deploy it and
-    wait for health; a deploy that fails its health checks is rolled back (see :class:`Deployment`)."""
+    """Promote (the given, not yet planned, promotion), verify the promoted digests in place, deploy them
+    and wait for health; a deploy that fails its health checks is rolled back (see :class:`Deployment`,
+    and :class:`~hoist.deploy.set_deploy.SetDeployment` for an environment of several images)."""
     timer = Timer()
     env = promotion.target_env
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoist-release") as background:
-        opening = background.submit(open_target, ctx, env)
+    deployable = [m for m in env.members if m.deploy is not None] if env.is_set else [env.members[0]]
+    with ThreadPoolExecutor(max_workers=max(1, len(deployable)), thread_name_prefix="hoist-release") as background:
+        opening = {m.name: background.submit(open_target, ctx, env, m) for m in deployable}
         try:
             with timer.stage("plan"):
                 plan = promotion.plan()
             with timer.stage("copy"):
                 promotion.copy()
-            image = image_of(env, plan.digest)
-            preparing = background.submit(lambda: opening.result().prepare(image))
+            digests = {m.name: m.digest for m in plan.members}
+            preparing = [
+                background.submit(_prepare, opening[m.name], image_of(env, digests[m.name], m))
+                for m in deployable
+                if m.name in digests
+            ]
             with timer.stage("record"):
                 promotion.record()
-            deployment: Deployment | None = None
+            deployment: Deployment | SetDeployment | None = None
             failure: HoistError | None = None
             try:  # while the record settles
-                _verify(ctx, env, plan.digest, timer)
+                for member in deployable:
+                    if member.name in digests:
+                        _verify(ctx, member.image, digests[member.name], timer)
                 with timer.stage("deploy"):
-                    target = opening.result()
-                    preparing.result()
-                deployment = Deployment(ctx, env.name, digest=plan.digest, timer=timer, target=target)
+                    targets = {name: future.result() for name, future in opening.items()}
+                    for future in preparing:
+                        future.result()
+                if env.is_set:
+                    deployment = SetDeployment(ctx, env.name, digests=digests, timer=timer, targets=targets)
+                else:
+                    target = targets[env.members[0].name]
+                    deployment = Deployment(ctx, env.name, digest=plan.digest, timer=timer, target=target)
                 deployment.start()
             except HoistError as exc:  # the promotion is confirmed first; this is raised after it
                 failure = exc
@@ -63,12 +78,12 @@ def release(ctx: Context, promotion: Promotion) -> ReleaseResult:
                 promoted = promotion.confirm()
         except BaseException:
             promotion.abandon()
-            _close(opening)
+            _close(opening.values())
             raise
     result = ReleaseResult(promotion=promoted)
     try:
         if failure is not None:
-            _close(opening)
+            _close(opening.values())
             raise failure
         assert deployment is not None
         result.deployment = deployment.finish()
@@ -77,21 +92,26 @@ def release(ctx: Context, promotion: Promotion) -> ReleaseResult:
     return result
 
 
-def _verify(ctx: Context, env: Environment, digest: Digest, timer: Timer) -> None:
+def _prepare(opening: Future[Target], image: str) -> None:
+    opening.result().prepare(image)
+
+
+def _verify(ctx: Context, image: Reference, digest: Digest, timer: Timer) -> None:
     with timer.stage("verify"):
-        reference = env.image.with_digest(digest)
-        verification = verify_image(ctx.open(env.image), reference, jobs=ctx.jobs)
+        reference = image.with_digest(digest)
+        verification = verify_image(ctx.open(image), reference, jobs=ctx.jobs)
         if not verification.ok:
             problems = "; ".join(f"{c.name}: {c.detail}" for c in verification.failures())
             raise IntegrityError(f"{reference} did not verify after the promotion: {problems}")
 
 
-def _close(opening: Future[Target]) -> None:
-    """Close a target opened in the background for a release that stopped before deploying."""
-    try:
-        opening.result().close()
-    except HoistError:
-        return
+def _close(openings: Iterable[Future[Target]]) -> None:
+    """Close targets opened in the background for a release that stopped before deploying."""
+    for opening in openings:
+        try:
+            opening.result().close()
+        except HoistError:
+            continue
 
 
 def _stages(promoted: PromoteResult, timer: Timer) -> dict[str, float]:
