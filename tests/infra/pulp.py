@@ -88,12 +88,19 @@ class RunningPulp:
         result: dict[str, Any] = answer.json()
         return result
 
-    def auth_file(self, path: Path) -> Path:
-        """A containers ``auth.json`` holding the admin's credentials for this host."""
-        secret = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+    def auth_file(self, path: Path, *, password: str | None = None, also: tuple[str, ...] = ()) -> Path:
+        """A containers ``auth.json`` with the admin's credentials (or ``password``) for this host and the
+        hosts in ``also`` (a proxy in front of Pulp, say)."""
+        secret = f"{self.username}:{self.password if password is None else password}"
+        entry = {"auth": base64.b64encode(secret.encode()).decode()}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"auths": {self.host: {"auth": secret}}}))
+        path.write_text(json.dumps({"auths": dict.fromkeys((self.host, *also), entry)}))
         return path
+
+    def artifact_path(self, digest: str) -> Path:
+        """Where Pulp keeps a blob's bytes (its file storage: ``MEDIA_ROOT/artifact/ab/cdef...``)."""
+        hexdigest = digest.partition(":")[2]
+        return self.datadir / "media" / "artifact" / hexdigest[:2] / hexdigest[2:]
 
     def log_text(self, name: str = "api") -> str:
         """One component's log (``api``, ``content``, ``worker``, ``nginx``, ``postgres``, ``access``)."""
