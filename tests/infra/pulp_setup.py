@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -32,16 +33,22 @@ TEMPLATE_RECIPE = "1"  # bump when the template's making changes (plugins, initd
 HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
+def _real_home() -> Path:
+    """The user's home from the password database: tests point ``$HOME`` at temp dirs."""
+    return Path(pwd.getpwuid(os.getuid()).pw_dir)
+
+
 def pulp_home() -> Path:
     explicit = os.environ.get("HOIST_PULP_HOME")
     if explicit:
         return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hoist-pulp"
+    return Path(os.environ.get("XDG_CACHE_HOME") or _real_home() / ".cache") / "hoist-pulp"
 
 
 def install() -> Path:
     """Run ``tests/tools/pulp/install.sh`` (quick when installed); the venv it prints."""
-    done = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, check=False, timeout=900)
+    env = {**os.environ, "HOME": str(_real_home()), "HOIST_PULP_HOME": str(pulp_home())}
+    done = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, check=False, timeout=900, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{INSTALL} exited {done.returncode}: {done.stderr.strip()[-3000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -111,8 +118,10 @@ def write_keys(etc: Path) -> None:
 
 
 def pulp_env(settings: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULP_", "DJANGO_"))}
+    """The environment of Pulp's processes: its settings, and a home of its own next to them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULP_", "DJANGO_", "REGISTRY_", "DOCKER_"))}
     env["PULP_SETTINGS"] = str(settings)
+    env["HOME"] = str(settings.parent)
     return env
 
 
