@@ -132,10 +132,20 @@ def test_pulp_tokens_redirects_and_pages(pulp: RunningPulp, unique_repo: str, tm
             headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
         )
         assert only_docker.status_code == 404  # an OCI manifest asked for with Docker types only
+        unscoped = httpx.put(f"{pulp.url}/v2/{unique_repo}/manifests/x", content=image.manifest_bytes)
+        assert unscoped.headers["www-authenticate"] == (
+            f'Bearer realm="{pulp.url}/token/",service="{pulp.host}",scope="repository:{unique_repo}:push"'
+        )
+    with bearer(pulp, "registry:catalog:*") as client:
+        catalog = client.get("/v2/_catalog", params={"n": 1})
+        assert len(catalog.json()["repositories"]) == 1 and 'rel="next"' in catalog.headers["link"]
     anonymous = httpx.get(
-        f"{pulp.url}/token/", params={"service": pulp.host, "scope": f"repository:{unique_repo}:pull"}
+        f"{pulp.url}/token/", params={"service": pulp.host, "scope": f"repository:{unique_repo}:pull,push"}
     )
-    assert anonymous.status_code == 200  # distributions are public: anonymous pull is granted
+    assert anonymous.status_code == 200  # distributions are public: anonymous pull is granted, push is not
+    anonymous_claims = json.loads(base64.urlsafe_b64decode(anonymous.json()["token"].split(".")[1] + "=="))
+    assert anonymous_claims["access"] == [{"type": "repository", "name": unique_repo, "actions": ["pull"]}]
+    assert httpx.get(f"{pulp.url}/v2/{unique_repo}/tags/list", auth=creds(pulp)).status_code == 401  # Basic: no
     wrong = httpx.get(f"{pulp.url}/token/", params={"service": pulp.host}, auth=(pulp.username, "wrong"))
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == 'Basic realm="api"'
     assert httpx.post(f"{pulp.url}/token/", data={"grant_type": "password"}).status_code == 405
@@ -185,6 +195,16 @@ def test_pulp_mounts_and_uploads(pulp: RunningPulp, unique_repo: str, tmp_path: 
         assert stored.status_code == 201  # Pulp does not check an upload against its digest
         fetched = client.get(f"/v2/{dst}/blobs/{claimed}")
         assert httpx.get(fetched.headers["location"]).content == b"not what the digest says"
+
+        one_shot = client.post(f"/v2/{dst}/blobs/uploads/", params={"digest": sha256(b"{}")}, content=b"{}")
+        assert one_shot.status_code == 201 and one_shot.headers["docker-content-digest"] == sha256(b"{}")
+        streamed = client.post(f"/v2/{dst}/blobs/uploads/").headers["location"]
+        assert client.patch(streamed, content=b"abc", headers=OCTET).headers["range"] == "0-2"
+        assert client.patch(streamed, content=b"def", headers=OCTET).status_code == 500  # no Content-Range
+        assert client.delete(streamed).status_code == 204
+        cancelled = client.get(streamed)
+        assert cancelled.status_code == 404 and "detail" in cancelled.json()  # not the registry's error form
+        assert client.delete(f"/v2/{dst}/blobs/{sha256(data)}").status_code == 202
     with bearer(pulp, f"repository:{other}:pull,push") as client:
         refused = client.post(f"/v2/{other}/blobs/uploads/", params={"mount": layer, "from": src})
         assert refused.status_code == 401  # the token lacks pull on the source: 401, not a 202 upload
@@ -219,6 +239,23 @@ def test_pulp_manifest_puts_and_deletes(pulp: RunningPulp, unique_repo: str, tmp
         }
         # A manifest PUT by digest is kept apart ("pending") and still served after the delete.
         assert by_digest == {tagged: 404, pushed: 200}
+
+        empty = client.post(f"/v2/{pushed}/blobs/uploads/", params={"digest": sha256(b"{}")}, content=b"{}")
+        assert empty.status_code == 201
+        descriptor = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2}
+        artifact = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.note",
+            "config": descriptor,
+            "layers": [descriptor],
+            "subject": {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest_bytes)},
+            "annotations": {"filler": "x" * (5 * 1024 * 1024)},  # over distribution's 4 MiB cap
+        }
+        raw = json.dumps(artifact).encode()
+        put = client.put(f"/v2/{pushed}/manifests/note", content=raw, headers={"Content-Type": artifact["mediaType"]})
+        assert put.status_code == 201 and put.headers["docker-content-digest"] == sha256(raw)
+        assert "oci-subject" not in put.headers
 
 
 # -- hoist against Pulp -------------------------------------------------------------------------------

@@ -1,19 +1,65 @@
 """Pulp (``pulp-container`` on pulpcore) as a second, independent registry implementation.
 
-BEHAVIOUR-RECORD
+Versions: pulp-container 2.30.0, pulpcore 3.123.1 (Django 5.2, gunicorn 26.2; pinned with hashes in
+``tests/tools/pulp/requirements.txt``), PostgreSQL 15 and nginx 1.22 from Debian 12.
 
-Topology, as Pulp's own deployment docs have it (``pulp_container/app/webserver_snippets/nginx.conf``):
-nginx on the registry's port in front of ``pulpcore-api`` (gunicorn), ``pulpcore-content`` on a port of
-its own (``CONTENT_ORIGIN``: blob GETs redirect there), one ``pulpcore-worker``, PostgreSQL from Debian.
-nginx is not decoration: skopeo with ``--tls-verify=false`` first tries HTTPS, and gunicorn's sync
-worker waits for a request line that a TLS ClientHello never sends, until its 30 s timeout kills the
-worker (skopeo gives up after 10 s); nginx answers such a probe with 400 at once.
+How Pulp answers, as observed (tests/test_pulp.py asserts every line marked *, so a new pin that changes
+them is noticed):
 
-Start-up: the migrated database is cached as a stopped PostgreSQL data directory under
-``$HOIST_PULP_HOME`` (default ``~/.cache/hoist-pulp``), keyed by the lock file and PostgreSQL's
-version; migrations run only when that template is missing. Every session copies the template into a
-temp dir, sets a random admin password, makes a new ES256 key pair, and starts everything on free
-loopback ports; :meth:`RunningPulp.stop` ends every process and PostgreSQL and removes the data.
+  auth     * ``401 WWW-Authenticate: Bearer realm="<url>/token/",service="<host>",scope="repository:R:pull"``;
+             one ``scope=`` per action (a push answers ``...:push``), a mount also names ``from``'s pull.
+           * GET ``/token/?service=&scope=`` with Basic -> 200 ``{token, access_token, expires_in: 300,
+             issued_at}``; JWT ``alg: ES256`` with a libtrust ``kid``, ``exp - iat = 300``, ``aud`` = the
+             Host the client used. ``delete`` is never granted (pull and push only).
+           * wrong password -> 401 ``WWW-Authenticate: Basic realm="api"``; no credentials -> 200 with pull on
+             existing repositories (distributions are public) and nothing else.
+           * POST ``/token/`` (OAuth2 grants) -> 405. Basic credentials on ``/v2/...`` itself -> 401.
+           * a token scoped to repositories gets 401 ``insufficient_scope`` on ``GET /v2/``.
+  blobs    * GET and HEAD ``/v2/R/blobs/D`` -> 302 to the content app (CONTENT_ORIGIN, another port):
+             ``/pulp/container/R/blobs/D?expires=<now+3600>&validate_token=<hex>:<hex>``, no credentials
+             needed there; a changed signature -> 403 ``text/plain``. The content app answers 200 with
+             ``Content-Length`` and ``Docker-Content-Digest``. DELETE of a blob -> 202.
+  mounts   * ``POST uploads/?mount=D&from=S`` -> 201 (``Location``, ``Docker-Content-Digest``);
+           * without ``from`` -> 202 and an upload session (``Range: 0-0``); DELETE on it -> 204.
+           * a blob unknown to the source -> 404 ``BLOB_UNKNOWN`` (not a 202 fallback).
+           * a token without pull on ``from`` -> 401 ``insufficient_scope`` (not a 202 fallback).
+  uploads  * ``Location`` relative (``/v2/R/blobs/uploads/<uuid>``), also ``Docker-Upload-UUID``.
+           * PATCH with ``Content-Range: a-b`` -> 202 ``Range: 0-<end>`` (no ``bytes=``); GET on the session
+             -> 204 with the same ``Range``. A chunk at the wrong offset -> 500 (an HTML error page), not
+             416; a second PATCH without ``Content-Range`` -> 500 too (one streamed PATCH works).
+           * a single POST with ``?digest=`` and the body -> 201.
+           * PUT ``?digest=`` is NOT checked against the bytes: 201, and the blob is served under the
+             claimed digest. Clients must verify what they read (hoist does).
+           * a cancelled session's status -> 404 with a DRF body ``{"detail": ...}``, not the registry's
+             error format.
+  manifests* PUT to a repository that never had an upload -> 404 ``NAME_UNKNOWN``; with a blob missing -> 400
+             ``BLOB_UNKNOWN``. A PUT under a wrong digest reference -> 201 with the true digest in
+             ``Docker-Content-Digest`` (not 400 ``DIGEST_INVALID``).
+           * an OCI manifest asked for with Docker types only -> 404 ``MANIFEST_UNKNOWN`` (as distribution).
+             Manifests are served from the database (``container_manifest.data``), not from files.
+             A 5 MiB manifest is accepted (distribution caps at 4 MiB). ``subject`` is accepted but no
+             ``OCI-Subject`` header comes back.
+  referrers* ``GET /v2/R/referrers/D`` -> 404 with an HTML page (no API; hoist uses ``sha256-<hex>`` tags).
+  tags     * ``tags/list`` without ``n`` -> every tag, no ``Link``; with ``n`` -> ``Link: <absolute URL?n=&last=>;
+             rel="next"``. ``_catalog`` needs the ``registry:catalog:*`` scope and paginates the same way.
+  deletes  * DELETE by tag -> 400 ``INVALID_REQUEST`` "A manifest can only be deleted by digest."
+           * DELETE by digest -> 202; a worker task then removes the manifest and every tag
+             on it, a moment after the answer. A manifest that was PUT by digest (kept "pending", outside
+             the repository version) is still served by digest after that delete.
+  other    * TLS sent to the plain-HTTP port: nginx answers 400 at once (gunicorn alone stalls 30 s).
+
+Topology, as Pulp's deployment docs have it (``pulp_container/app/webserver_snippets/nginx.conf``): nginx
+on the registry's port in front of ``pulpcore-api`` (gunicorn, 2 workers), ``pulpcore-content`` on a port
+of its own (``CONTENT_ORIGIN``: blob GETs redirect there), one ``pulpcore-worker``, PostgreSQL from Debian
+(as the ``postgres`` user when run as root). nginx is not decoration: skopeo with ``--tls-verify=false``
+first tries HTTPS, and gunicorn's sync worker waits for a request line that a TLS ClientHello never
+sends, until its timeout kills the worker (skopeo gives up after 10 s per call).
+
+Start-up: see :mod:`tests.infra.pulp_setup` for the cached, migrated database template. Every session
+copies the template into a temp dir, sets a random admin password, makes a new ES256 key pair, and
+starts everything on free loopback ports; :meth:`RunningPulp.stop` ends every process and PostgreSQL and
+removes the data. Logs (``api``, ``content``, ``worker``, ``nginx``, ``access``, ``postgres``) stay in the
+session's ``pulp0/log``.
 """
 
 from __future__ import annotations
