@@ -24,6 +24,7 @@ import pytest
 from tests.infra.images import ImageInfo, blob_path, make_image
 from tests.infra.proxy import Fault, FaultProxy
 from tests.infra.pulp import RunningPulp
+from tests.infra.registry import RunningRegistry
 from tests.infra.skopeo import skopeo_copy, skopeo_digest, skopeo_inspect_raw
 from tests.support import KINDS, Hoist, Images, Seeded
 
@@ -287,6 +288,24 @@ def test_copy_from_distribution_streams(
     assert result["blobs"]["streamed"] == len(set(expected.blobs))
     assert pulp_digest(pulp, destination) == expected.digest
     assert manifest_bytes(pulp, unique_repo, "prod") == expected.manifest_bytes
+
+
+def test_copy_from_pulp_follows_its_redirects(
+    hoist: Hoist, pulp: RunningPulp, images: Images, registry2: RunningRegistry, unique_repo: str
+) -> None:
+    source = f"{pulp.host}/{unique_repo}:v1"
+    hoist.ok("copy", f"oci:{images.layout}:docker_index", source)
+    destination = f"{registry2.host}/{unique_repo}:from-pulp"
+    result = hoist.ok("copy", source, destination, "--json").json
+    assert result["mode"] == "stream" and result["blobs"]["streamed"] == len(set(images.docker_index.blobs))
+    assert skopeo_digest(f"docker://{destination}", tls_verify=False) == images.docker_index.digest
+    blob_gets = [
+        line for line in pulp.log_text("access").splitlines() if line.startswith(f"GET /v2/{unique_repo}/blobs/")
+    ]
+    assert len(blob_gets) == len(set(images.docker_index.blobs)) and all(" 302 " in line for line in blob_gets)
+    again = hoist.ok("copy", f"oci:{images.layout}:docker_index", f"{pulp.host}/{unique_repo}:v2", "--json").json
+    assert again["mode"] == "present" and again["bytes_moved"] == 0
+    assert pulp_digest(pulp, f"{pulp.host}/{unique_repo}:v2") == images.docker_index.digest
 
 
 @pytest.mark.parametrize("kind", ["single", "docker_index"])

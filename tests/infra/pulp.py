@@ -104,7 +104,7 @@ class RunningPulp:
     url: str
     content_url: str
     username: str
-    password: str
+    password: str = field(repr=False)
     workdir: Path
     datadir: Path
     postgres: Postgres
@@ -324,7 +324,17 @@ def _start_services(
     run_dir.mkdir()
     conf = etc / "nginx.conf"
     conf.write_text(NGINX_CONF.format(run=run_dir, log=log_dir, port=port, api_port=api_port))
-    nginx = ["nginx", "-c", str(conf), "-p", str(run_dir), "-e", str(log_dir / "nginx.log"), "-g", "daemon off;"]
+    nginx = [
+        shutil.which("nginx") or "/usr/sbin/nginx",
+        "-c",
+        str(conf),
+        "-p",
+        str(run_dir),
+        "-e",
+        str(log_dir / "nginx.log"),
+        "-g",
+        "daemon off;",
+    ]
     running.processes["nginx"] = _spawn(nginx, log_dir / "nginx.log", env)
 
 
