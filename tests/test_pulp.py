@@ -70,6 +70,15 @@ def pulp_tags(pulp: RunningPulp, repo: str) -> set[str]:
     return set(answer.json()["tags"])
 
 
+def latest_content(pulp: RunningPulp, repo: str) -> dict[str, int]:
+    """What the repository's latest version holds, by Pulp's REST API: ``{"container.tag": 2, ...}``."""
+    with pulp.api() as api:
+        found = api.get("/pulp/api/v3/repositories/", params={"name": repo}).json()["results"]
+        assert len(found) == 1, found
+        version = api.get(found[0]["latest_version_href"]).json()
+    return {kind: int(entry["count"]) for kind, entry in version["content_summary"]["present"].items()}
+
+
 def sha256(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
@@ -98,6 +107,13 @@ def wait_for_tasks(pulp: RunningPulp) -> None:
         while api.get("/pulp/api/v3/tasks/", params={"state__in": "waiting,running"}).json()["count"]:
             assert time.monotonic() < deadline, "Pulp's tasks did not finish within 30 s"
             time.sleep(0.1)
+
+
+def orphan_cleanup(pulp: RunningPulp) -> None:
+    """Have Pulp remove now what no repository version holds (by default it waits 24 hours)."""
+    with pulp.api() as api:
+        assert api.post("/pulp/api/v3/orphans/cleanup/", json={"orphan_protection_time": 0}).status_code == 202
+    wait_for_tasks(pulp)
 
 
 def test_pulp_tokens_redirects_and_pages(pulp: RunningPulp, unique_repo: str, tmp_path: Path) -> None:
@@ -238,8 +254,11 @@ def test_pulp_manifest_puts_and_deletes(pulp: RunningPulp, unique_repo: str, tmp
             repo: client.get(f"/v2/{repo}/manifests/{image.digest}", headers={"Accept": ACCEPT}).status_code
             for repo in (tagged, pushed)
         }
-        # A manifest PUT by digest is kept apart ("pending") and still served after the delete.
+        # A manifest PUT by digest is kept apart ("pending") and still served after the delete, and even
+        # after Pulp's orphan clean-up: a delete only leaves it out of the repository's next version.
         assert by_digest == {tagged: 404, pushed: 200}
+        orphan_cleanup(pulp)
+        assert client.get(f"/v2/{pushed}/manifests/{image.digest}", headers={"Accept": ACCEPT}).status_code == 200
 
         empty = client.post(f"/v2/{pushed}/blobs/uploads/", params={"digest": sha256(b"{}")}, content=b"{}")
         assert empty.status_code == 201
@@ -275,6 +294,9 @@ def test_push_from_an_oci_layout(hoist: Hoist, pulp: RunningPulp, images: Images
         assert manifest_bytes(pulp, unique_repo, child.digest) == child.manifest_bytes
     assert pulp_tags(pulp, unique_repo) == {"v1", "extra"}
     assert pulp_digest(pulp, destination) == expected.digest
+    held = latest_content(pulp, unique_repo)
+    assert held["container.tag"] == 2 and held["container.manifest"] == 1 + len(expected.children)
+    assert held["container.blob"] == len(set(expected.blobs))
 
 
 @pytest.mark.parametrize("kind", ["index", "docker"])

@@ -43,9 +43,13 @@ them is noticed):
   tags     * ``tags/list`` without ``n`` -> every tag, no ``Link``; with ``n`` -> ``Link: <absolute URL?n=&last=>;
              rel="next"``. ``_catalog`` needs the ``registry:catalog:*`` scope and paginates the same way.
   deletes  * DELETE by tag -> 400 ``INVALID_REQUEST`` "A manifest can only be deleted by digest."
-           * DELETE by digest -> 202; a worker task then removes the manifest and every tag
-             on it, a moment after the answer. A manifest that was PUT by digest (kept "pending", outside
-             the repository version) is still served by digest after that delete.
+           * DELETE by digest -> 202; a worker task then removes the manifest and every tag on it,
+             a moment after the answer, from the repository's next version (Pulp keeps every version
+             by default: the bytes stay). A manifest that was PUT by digest (kept "pending", outside
+             the repository version) is still served by digest after that delete, even after an
+             orphan clean-up.
+           * pushes land in a ``container`` repository (not ``container-push``) whose latest version
+             holds the tags, manifests and blobs.
   other    * TLS sent to the plain-HTTP port: nginx answers 400 at once (gunicorn alone stalls 30 s).
 
 Topology, as Pulp's deployment docs have it (``pulp_container/app/webserver_snippets/nginx.conf``): nginx
