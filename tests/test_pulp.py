@@ -513,6 +513,12 @@ def test_promotion_lifecycle_in_pulp(
     assert "main-0001" not in tags and {"main-0002", "main-0003", "main", "latest", "sha-0123456"} <= tags
     assert pulp_digest(pulp, f"{pulp.host}/{unique_repo}:kept-by-hand") == digests[0]
     assert pulp_digest(pulp, production) == digests[1]  # deleting a history tag moved nothing else
+    # Pulp's delete also removes the blobs of what it deletes that nothing else in the repository uses:
+    # the untagging manifest shares the empty blob with the ledger's records, which must stay whole.
+    assert run("audit", "verify", "production")["records"] == 5
+    with pulp.client() as client:
+        assert client.head(f"/v2/{unique_repo}/blobs/{sha256(b'{}')}").status_code == 302
+    assert hoist("verify", production, "--deep").code == 0
 
     skopeo_copy(f"oci:{layout}:C", f"docker://{production}", dest_creds=creds(pulp), dest_tls_verify=False)
     assert run("status", "production")[0]["drift"] is True  # pushed by hand, behind hoist's back
