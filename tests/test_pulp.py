@@ -445,13 +445,40 @@ def test_credentials_errors_are_one_line(
     assert result.code == 2, result
     assert wrong not in result.out + result.err and pulp.password not in result.err
     assert result.err.strip().splitlines()[-1].startswith("hoist: error:") and pulp.host in result.err
-    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "none.json"))
-    (tmp_path / "none.json").write_text('{"auths": {}}')
-    anonymous = hoist("copy", f"oci:{images.layout}:single", destination)
-    assert anonymous.code == 2, anonymous
-    assert len(anonymous.err.strip().splitlines()) == 1 and pulp.host in anonymous.err
     with pulp.client() as client:
         assert client.get(f"/v2/{unique_repo}/tags/list").status_code == 404  # nothing was created
+
+
+def no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "none.json").write_text('{"auths": {}}')
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "none.json"))
+
+
+def test_without_credentials_a_push_is_refused_in_one_line(
+    hoist: Hoist, pulp: RunningPulp, images: Images, unique_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_credentials(tmp_path, monkeypatch)
+    anonymous = hoist("copy", f"oci:{images.layout}:single", f"{pulp.host}/{unique_repo}:v1")
+    assert anonymous.code == 2, anonymous
+    assert len(anonymous.err.strip().splitlines()) == 1 and pulp.host in anonymous.err
+    assert "Traceback" not in anonymous.err
+    with pulp.client() as client:
+        assert client.get(f"/v2/{unique_repo}/tags/list").status_code == 404  # nothing was created
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hoist bug: Pulp (like any token server) hands an anonymous caller a token without the "
+    "needed access; the retried request's 401 then reads 'check that your credentials grant pull' "
+    "although there are no credentials: it should say to log in (docker login HOST)",
+)
+def test_without_credentials_the_error_says_to_log_in(
+    hoist: Hoist, pulp: RunningPulp, images: Images, unique_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_credentials(tmp_path, monkeypatch)
+    anonymous = hoist("copy", f"oci:{images.layout}:single", f"{pulp.host}/{unique_repo}:v1")
+    assert anonymous.code == 2, anonymous
+    assert f"docker login {pulp.host}" in anonymous.err, anonymous.err
 
 
 # -- promotion with environments in Pulp --------------------------------------------------------------
