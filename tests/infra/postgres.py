@@ -9,7 +9,6 @@ holding it must then be traversable by that user (see :func:`shared_tempdir`). D
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -155,8 +154,3 @@ class Postgres:
             statement,
             server=False,
         )
-
-    def version(self) -> str:
-        out = self._run(self._bin("postgres"), "--version", server=False)
-        match = re.search(r"(\d+)(\.\d+)?", out)
-        return match.group(0) if match else out.strip()

@@ -291,6 +291,7 @@ def start_pulp(workdir: Path) -> RunningPulp:
         raise
     running.phases = clock.spent
     running.started_in = sum(clock.spent.values())
+    (log_dir / "startup.json").write_text(json.dumps({"seconds": running.started_in, "phases": clock.spent}))
     return running
 
 
