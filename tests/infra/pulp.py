@@ -3,8 +3,8 @@
 Versions: pulp-container 2.30.0, pulpcore 3.123.1 (Django 5.2, gunicorn 26.2; pinned with hashes in
 ``tests/tools/pulp/requirements.txt``), PostgreSQL 15 and nginx 1.22 from Debian 12.
 
-How Pulp answers, as observed (tests/test_pulp.py asserts every line marked *, so a new pin that changes
-them is noticed):
+How Pulp answers, as observed (tests/test_pulp_protocol.py and tests/test_pulp.py assert every line
+marked *, so a new pin that answers otherwise is noticed):
 
   auth     * ``401 WWW-Authenticate: Bearer realm="<url>/token/",service="<host>",scope="repository:R:pull"``;
              one ``scope=`` per action (a push answers ``...:push``), a mount also names ``from``'s pull.
@@ -36,7 +36,7 @@ them is noticed):
              ``BLOB_UNKNOWN``. A PUT under a wrong digest reference -> 201 with the true digest in
              ``Docker-Content-Digest`` (not 400 ``DIGEST_INVALID``).
            * an OCI manifest asked for with Docker types only -> 404 ``MANIFEST_UNKNOWN`` (as distribution).
-             Manifests are served from the database (``container_manifest.data``), not from files.
+           * manifests are served from the database (``container_manifest.data``), not from files.
              A 5 MiB manifest is accepted (distribution caps at 4 MiB). ``subject`` is accepted but no
              ``OCI-Subject`` header comes back.
   referrers* ``GET /v2/R/referrers/D`` -> 404 with an HTML page (no API; hoist uses ``sha256-<hex>`` tags).
@@ -48,8 +48,8 @@ them is noticed):
              by default: the bytes stay). A manifest that was PUT by digest (kept "pending", outside
              the repository version) is still served by digest after that delete, even after an
              orphan clean-up.
-           * pushes land in a ``container`` repository (not ``container-push``) whose latest version
-             holds the tags, manifests and blobs.
+  storage  * pushes land in a ``container`` repository (not ``container-push``) whose latest version
+             holds the tags, manifests and blobs (REST API); blobs are files under MEDIA_ROOT/artifact.
   other    * TLS sent to the plain-HTTP port: nginx answers 400 at once (gunicorn alone stalls 30 s).
 
 Topology, as Pulp's deployment docs have it (``pulp_container/app/webserver_snippets/nginx.conf``): nginx
@@ -99,6 +99,15 @@ from tests.infra.pulp_setup import (
 )
 from tests.infra.registry import parse_challenge
 
+ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+
 
 @dataclass
 class RunningPulp:
@@ -137,6 +146,53 @@ class RunningPulp:
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()
         return result
+
+    def bearer(self, *scopes: str) -> httpx.Client:
+        """A registry client holding one token for ``scopes``; no challenge handling, so every answer
+        is Pulp's own."""
+        token = self.token(*scopes)["token"]
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
+
+    # -- Pulp as an oracle: what it holds, read without hoist ------------------------------------------
+
+    def manifest(self, repo: str, reference: str) -> bytes:
+        """The manifest as Pulp's registry API serves it."""
+        with self.client() as client:
+            answer = client.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT})
+        answer.raise_for_status()
+        return answer.content
+
+    def tags(self, repo: str) -> set[str]:
+        with self.client() as client:
+            answer = client.get(f"/v2/{repo}/tags/list")
+        answer.raise_for_status()
+        return set(answer.json()["tags"])
+
+    def latest_content(self, repo: str) -> dict[str, int]:
+        """What the repository's latest version holds, by the REST API: ``{"container.tag": 2, ...}``."""
+        with self.api() as api:
+            found = api.get("/pulp/api/v3/repositories/", params={"name": repo}).json()["results"]
+            if len(found) != 1:
+                raise LookupError(f"{len(found)} Pulp repositories are named {repo!r}")
+            version = api.get(found[0]["latest_version_href"]).json()
+        return {kind: int(entry["count"]) for kind, entry in version["content_summary"]["present"].items()}
+
+    def wait_for_tasks(self, timeout: float = 30.0) -> None:
+        """Until the task queue is empty: registry deletes are tasks the worker runs after the 202."""
+        deadline = time.monotonic() + timeout
+        with self.api() as api:
+            while api.get("/pulp/api/v3/tasks/", params={"state__in": "waiting,running"}).json()["count"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Pulp's tasks did not finish within {timeout} s")
+                time.sleep(0.1)
+
+    def orphan_cleanup(self) -> None:
+        """Have Pulp remove now what no repository version holds (by default it waits 24 hours)."""
+        with self.api() as api:
+            api.post("/pulp/api/v3/orphans/cleanup/", json={"orphan_protection_time": 0}).raise_for_status()
+        self.wait_for_tasks()
+
+    # -- files -----------------------------------------------------------------------------------------
 
     def auth_file(self, path: Path, *, password: str | None = None, also: tuple[str, ...] = ()) -> Path:
         """A containers ``auth.json`` with the admin's credentials (or ``password``) for this host and the
