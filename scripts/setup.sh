@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian (12) machine for hoist: the real components the tests and the demo run
-# (registry, skopeo, podman, buildah, busybox), uv, and the Python environment from uv.lock.
+# (registry, skopeo, podman, buildah, busybox, Pulp on PostgreSQL), uv, and the Python environment from uv.lock.
 # Idempotent: quick when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,3 +39,7 @@ fi
 # Compiled bytecode: hoist is a command-line tool, and start-up time is part of every command.
 uv sync --frozen --compile-bytecode -q
 uv run --frozen python -m compileall -q src >/dev/null
+
+# Pulp, the second registry implementation the tests start: its own venv from a hashed lock, apart
+# from hoist's dependencies (tests/tools/pulp/install.sh; quick when already installed).
+bash tests/tools/pulp/install.sh >/dev/null

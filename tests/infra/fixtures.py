@@ -1,4 +1,4 @@
-"""pytest fixtures for real registries, the fault proxy and unique repository names.
+"""pytest fixtures for real registries (distribution 2.8 and Pulp), the fault proxy and unique repository names.
 
 Registries are session-scoped and shared: use :func:`unique_repo` names, and call
 ``token_registry.token_server.clear()`` / ``fault_proxy`` (reset per test) before counting requests.
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.infra.proxy import FaultProxy
+from tests.infra.pulp import RunningPulp, start_pulp
 from tests.infra.registry import RunningRegistry, Variant, start_registry
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "auth_registry",
     "fault_proxy",
     "proxied_registry",
+    "pulp_registry",
     "registry",
     "registry2",
     "tls_registry",
@@ -61,6 +63,14 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
     """An HTTPS registry whose certificate chains to ``ca_file``."""
     yield from _registry(tmp_path_factory, "tls-registry", "tls")
+
+
+@pytest.fixture(scope="session")
+def pulp_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPulp]:
+    """Pulp (``pulp-container``): a second registry implementation, Bearer token auth on; the admin's
+    ``username``/``password`` are on the object (see :mod:`tests.infra.pulp`)."""
+    with start_pulp(tmp_path_factory.mktemp("pulp")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
