@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,20 +45,36 @@ def _config(path: Path, staging: str, production: str, extra: str = "") -> Path:
     return path
 
 
-@pytest.fixture(params=["registry", "layout"])
-def setup(request: pytest.FixtureRequest, tmp_path: Path, unique_repo: str, monkeypatch: pytest.MonkeyPatch) -> Setup:
+def _setup(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, unique_repo: str, monkeypatch: pytest.MonkeyPatch
+) -> Setup:
     monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
     monkeypatch.setenv("HOIST_ACTOR", "tester")
     layout = tmp_path / "build"
     images = {name: make_image(layout, tag=name, layers=2, layer_size=8192, seed=f"promo-{name}") for name in "ABCDE"}
-    if request.param == "registry":
-        registry: RunningRegistry = request.getfixturevalue("registry")
+    if backend in ("registry", "pulp"):
+        registry: Any = request.getfixturevalue("registry" if backend == "registry" else "pulp_registry")
+        if backend == "pulp":  # Pulp's token auth: hoist and skopeo read the same auth file
+            monkeypatch.setenv("REGISTRY_AUTH_FILE", str(registry.auth_file(tmp_path / "auth.json")))
         staging, production = f"{registry.host}/{unique_repo}:staging", f"{registry.host}/{unique_repo}:main"
     else:
-        registry = None  # type: ignore[assignment]
+        registry = None
         staging, production = f"oci:{tmp_path}/staging:staging", f"oci:{tmp_path}/production:main"
     config = _config(tmp_path / "hoist.toml", staging, production)
-    return Setup(request.param, config, staging, production, images, layout, registry)
+    return Setup(backend, config, staging, production, images, layout, registry)
+
+
+@pytest.fixture(params=["registry", "layout", "pulp"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path, unique_repo: str, monkeypatch: pytest.MonkeyPatch) -> Setup:
+    """The same tests on distribution, an OCI layout and Pulp (with its token auth on)."""
+    return _setup(request.param, request, tmp_path, unique_repo, monkeypatch)
+
+
+@pytest.fixture(params=["registry", "layout"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path, unique_repo: str, monkeypatch: pytest.MonkeyPatch) -> Setup:
+    """Stores whose files the tests edit behind hoist's back (Pulp keeps manifests in its database, and
+    keeps serving a deleted one by digest: tests/test_pulp.py edits a record there)."""
+    return _setup(request.param, request, tmp_path, unique_repo, monkeypatch)
 
 
 def stage(hoist: Hoist, setup: Setup, name: str) -> str:
@@ -154,13 +171,9 @@ def _record_blob(setup: Setup, record: str) -> Path:
     return Path(setup.production[4:].rsplit(":", 1)[0]) / "blobs/sha256" / hexdigest
 
 
-@pytest.mark.parametrize("damage", ["tamper", "delete"])
-def test_damaged_record_fails_the_audit(hoist: Hoist, setup: Setup, damage: str) -> None:
-    for name in "ABC":
-        stage(hoist, setup, name)
-        promote(hoist, setup)
-    middle = run(hoist, setup, "history", "production", "--json").json[1]["record"]
-    blob = _record_blob(setup, middle)
+def _damage(setup: Setup, record: str, damage: str) -> None:
+    """Edit or remove a ledger record's file behind hoist's back."""
+    blob = _record_blob(setup, record)
     assert blob.is_file(), blob
     if damage == "tamper":
         data = blob.read_bytes().replace(b"tester", b"mallor", 1)  # the actor, edited in place
@@ -168,6 +181,16 @@ def test_damaged_record_fails_the_audit(hoist: Hoist, setup: Setup, damage: str)
         blob.write_bytes(data)
     else:
         blob.unlink()
+
+
+@pytest.mark.parametrize("damage", ["tamper", "delete"])
+def test_damaged_record_fails_the_audit(hoist: Hoist, stored: Setup, damage: str) -> None:
+    setup = stored
+    for name in "ABC":
+        stage(hoist, setup, name)
+        promote(hoist, setup)
+    middle = run(hoist, setup, "history", "production", "--json").json[1]["record"]
+    _damage(setup, middle, damage)
     result = run(hoist, setup, "audit", "verify", "production", "--json")
     assert result.code == 1, result
     messages = " ".join(f["message"] for f in result.json["findings"] if f["severity"] == "error")
