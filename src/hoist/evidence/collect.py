@@ -32,8 +32,9 @@ from hoist.evidence.intoto import (
     parse_statement,
     read_evidence,
 )
+from hoist.evidence.keyless.bundle import is_keyless
 from hoist.evidence.keys import PublicKey
-from hoist.manifest import Descriptor, parse_manifest
+from hoist.manifest import Descriptor, Manifest, parse_manifest
 from hoist.ops.referrers import list_referrers
 from hoist.store.base import Store
 
@@ -119,6 +120,23 @@ def _referrer(store: Store, descriptor: Descriptor) -> Item:
         return Item("other", "referrer", artifact, descriptor.artifact_type, problem=f"unreadable: {exc}")
 
 
+def read_referrers(store: Store, descriptors: Sequence[Descriptor], *, jobs: int = 8) -> list[Item]:
+    """The pieces of evidence ``descriptors`` (referrers already listed) name, read from ``store``."""
+    if not descriptors:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(jobs, len(descriptors))), thread_name_prefix="hoist-evidence"
+    ) as pool:
+        return list(pool.map(lambda d: _referrer(store, d), descriptors))
+
+
+def read_legacy(store: Store, tag: str, manifest: Manifest) -> list[Item]:
+    """The pieces of evidence in cosign's legacy tag ``tag`` (``….sig`` or ``….att``), whose manifest was
+    read already; other tags hold nothing hoist checks."""
+    kind = {"sig": "signature", "att": "attestation"}.get(tag.rsplit(".", 1)[-1])
+    return _legacy_items(store, tag, kind, manifest) if kind is not None else []
+
+
 def _legacy(store: Store, tag: str, kind: str) -> list[Item]:
     where = f"legacy {tag.rsplit('.', 1)[1]}"
     try:
@@ -127,6 +145,11 @@ def _legacy(store: Store, tag: str, kind: str) -> list[Item]:
         return []
     except HoistError as exc:
         return [Item(kind, where, tag, problem=f"unreadable: {exc}")]
+    return _legacy_items(store, tag, kind, manifest)
+
+
+def _legacy_items(store: Store, tag: str, kind: str, manifest: Manifest) -> list[Item]:
+    where = f"legacy {tag.rsplit('.', 1)[1]}"
     items = []
     for layer in parse_manifest(manifest).layers:
         try:
@@ -198,6 +221,8 @@ def _check_bundle(item: Item, digest: Digest, keys: Sequence[PublicKey]) -> Chec
     """cosign's OCI 1.1 bundles, key-based: a message signature over the image manifest digest, or a DSSE
     envelope whose statement names the digest."""
     bundle = item.bundle or {}
+    if is_keyless(bundle):
+        return Checked(item, False, "keyless (Sigstore) bundle: verified against an identity, not a key")
     if "dsseEnvelope" in bundle:
         return _check_attestation(item, bundle["dsseEnvelope"], digest, keys, require_signature=True)
     message = bundle.get("messageSignature") or {}
