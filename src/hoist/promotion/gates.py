@@ -5,6 +5,8 @@
   older than ``max_age``.
 - ``signature``: a cosign signature (legacy ``.sig`` or an OCI 1.1 bundle) by one of the keys.
 - ``scan``: the newest valid vulnerability attestation has no finding above ``max_severity``.
+- ``provenance``, and ``signature`` with keyless ``identities``: Sigstore bundles, see
+  :mod:`hoist.promotion.keyless_gates`.
 
 Evidence that is unreadable, for another digest, or whose signature does not verify (when keys are
 configured) counts as absent. The newest valid piece decides.
@@ -61,6 +63,7 @@ class Gates:
             "tests": self.tests,
             "signature": self.signature,
             "scan": self.scan,
+            "provenance": self.provenance,
         }
         return [checks[name](digest) for name in self.target.gates.require]
 
@@ -141,6 +144,10 @@ class Gates:
         return GateResult(gate="tests", passed=True, detail=detail, environment=env.name, evidence=used)
 
     def signature(self, digest: Digest) -> GateResult:
+        if self.target.gates.signature_identities:
+            from hoist.promotion import keyless_gates
+
+            return keyless_gates.signature(self.ctx, self.source, self.target, digest)
         keys = self.ctx.public_keys(self.target.gates.signature_keys)
         store = self.ctx.open(self.source.image)
         checked = [
@@ -180,6 +187,11 @@ class Gates:
             return GateResult(gate="scan", passed=False, detail=detail, environment=env.name, evidence=used)
         detail = f"nothing above {gates.scan_max_severity.upper()} ({counts.total} findings)"
         return GateResult(gate="scan", passed=True, detail=detail, environment=env.name, evidence=used)
+
+    def provenance(self, digest: Digest) -> GateResult:
+        from hoist.promotion import keyless_gates
+
+        return keyless_gates.provenance(self.ctx, self.source, self.target, digest)
 
 
 def _deploys_listed(ledger: Ledger, digest: Digest) -> list[Entry]:
