@@ -8,7 +8,7 @@ from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.copy import progress
 from hoist.cli.deploy import target_outputs
-from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups
+from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups, say_evidence_check
 
 
 @click.command("release")
@@ -37,6 +37,9 @@ def command(
         promoted = result.promotion
         deployed = result.deployment
         say(f"released {promoted.digest} to {promoted.environment} (seq {promoted.seq})")
+        for gate in promoted.gates:
+            say(f"  gate {gate.gate}: {'pass' if gate.passed else 'OVERRIDDEN'}: {gate.detail}")
+        say_evidence_check(promoted)
         if deployed is not None and deployed.health is not None:
             say(f"  {deployed.target}: {deployed.health.detail}")
         say("")

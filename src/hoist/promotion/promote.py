@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
 from hoist.errors import InputError, NotFound, Remedy
 from hoist.evidence.keys import PrivateKey
 from hoist.manifest import Manifest
-from hoist.ops.carry import Carried, carry_evidence, find_evidence
+from hoist.ops.carry import Carried, Found, carry_evidence, find_evidence
 from hoist.ops.copy import CopyOptions, CopyResult, copy_image
 from hoist.ops.resolve import resolve
 from hoist.promotion.config import Environment
@@ -38,6 +39,9 @@ from hoist.promotion.templates import TemplateContext, render_tag
 from hoist.ref import Reference
 from hoist.store.base import Store
 from hoist.timing import Timer
+
+if TYPE_CHECKING:
+    from hoist.evidence.reverify import EvidenceCheck
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +82,8 @@ class PromoteResult:
     override: OverrideInfo | None = None
     reason: str | None = None
     evidence: Carried | None = None
+    evidence_check: EvidenceCheck | None = None
+    """The carried evidence, checked in FROM's repository and again in TO's (None when nothing was carried)."""
     signature: str | None = None
     follow_ups_failed: tuple[FollowUp, ...] = ()
     """Steps after the tags moved that did not complete (the promotion stands; the next run repairs)."""
@@ -211,12 +217,28 @@ class Promotion:
                     result.evidence = carry_evidence(
                         self.source_store, self.store, manifest.digest, jobs=self.ctx.jobs, found=found
                     )
+            if lookup is not None:  # carried to another repository: read back there and checked again
+                self._check_carried(manifest.digest, lookup.result())
         if self._signer is not None:
             from hoist.evidence.sign import sign_image
 
             with self.timer.stage("sign"):  # before the tags move: TO's tag never names an unsigned digest
                 result.signature = sign_image(self.store, manifest.descriptor, self._signer)[0]
         return result.copy
+
+    def _check_carried(self, digest: Digest, found: Found) -> None:
+        """The evidence read back in TO's repository and checked again (raises before any tag moves)."""
+        from hoist.promotion.carried_check import check_carried
+
+        with self.timer.stage("evidence"):
+            self.result.evidence_check = check_carried(
+                self.ctx,
+                source=self.source_store,
+                destination=self.store,
+                target=self.target_env,
+                digest=digest,
+                found=found,
+            )
 
     # -- 3. record -----------------------------------------------------------------------------------
 
