@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from hoist.digest import Digest
+from hoist.errors import BundleRejected
+from hoist.evidence.keyless.check import ANYONE
+from hoist.evidence.keyless.match import Signer, provenance_mismatches
+from hoist.evidence.keyless.policy import ProvenancePolicy
 from hoist.evidence.keyless.trust import TrustRoot
+from hoist.evidence.keyless.verify import verify_bundle
 from tests.infra.keyless import STAGING_SAN, KeylessProject
 from tests.infra.registry import RunningRegistry
 from tests.infra.sigstore_root import TestSigstore, WorkflowRun, cosign_sign_statement, tampered
@@ -155,6 +161,8 @@ def test_bundles_that_do_not_verify_count_as_absent_and_say_why(
     digest = project.stage(hoist, "A")
     project.attach(digest, tampered(instance.provenance(digest)))
     refused(project.run(hoist, "promote", "staging", "production"), "signature: ")
+    project.attach(digest, b"{not json")  # unreadable
+    refused(project.run(hoist, "promote", "staging", "production"), "unreadable: ")
     stranger = TestSigstore(name="stranger")  # a Fulcio this root does not trust
     project.attach(digest, stranger.provenance(digest))
     refused(project.run(hoist, "promote", "staging", "production"), "root: the signing certificate does not chain")
@@ -164,17 +172,24 @@ def test_bundles_that_do_not_verify_count_as_absent_and_say_why(
 
 def test_pull_request_builds_pass_a_ref_pattern(hoist: Hoist, project: KeylessProject, instance: TestSigstore) -> None:
     """The staging workflow ``hoist init --github`` writes builds pull requests: refs/pull/<n>/merge."""
-    pull = WorkflowRun(ref="refs/pull/12/merge", trigger="pull_request")
     digest = project.stage(hoist, "A")
+    pattern = (
+        'provenance = { repository = "acme/dotca", workflow = ".github/workflows/staging.yml", '
+        "ref_regexp = '^refs/(heads/main|pull/[0-9]+/merge)$', trigger = \"push\" }"
+    )
+    feature = WorkflowRun(ref="refs/heads/feature", trigger="pull_request")
+    project.attach(digest, instance.provenance(digest, feature))
+    project.write('"provenance"', pattern.replace('"push"', '"pull_request"'))
+    refused(
+        project.run(hoist, "promote", "staging", "production"),
+        "branch: built from refs/heads/feature, which does not match /^refs/(heads/main|pull/[0-9]+/merge)$/",
+    )
+    pull = WorkflowRun(ref="refs/pull/12/merge", trigger="pull_request")
     project.attach(digest, instance.provenance(digest, pull))
     project.write('"provenance"')
     refused(
         project.run(hoist, "promote", "staging", "production"),
         "branch: built from refs/pull/12/merge, not refs/heads/main",
-    )
-    pattern = (
-        'provenance = { repository = "acme/dotca", workflow = ".github/workflows/staging.yml", '
-        "ref_regexp = '^refs/(heads/main|pull/[0-9]+/merge)$', trigger = \"push\" }"
     )
     project.write('"provenance"', pattern)
     refused(project.run(hoist, "promote", "staging", "production"), "trigger: pull_request, not push")
@@ -339,3 +354,58 @@ run = "echo $HOIST_DIGEST >> {deploys}"
     json_release = project.run(hoist, "release", "staging", "production", "--force", "--json")
     assert json_release.code == 0, json_release
     assert json_release.json["promotion"]["gates"][0]["passed"]
+
+
+RUNS = {
+    "main": WorkflowRun(),
+    "pull": WorkflowRun(ref="refs/pull/7/merge", trigger="pull_request"),
+    "feature": WorkflowRun(ref="refs/heads/feature"),
+    "fork": WorkflowRun(repository="acme/fork"),
+    "nightly": WorkflowRun(workflow=".github/workflows/nightly.yml"),
+    "reusable": WorkflowRun(signer="acme/shared/.github/workflows/attest.yml@refs/heads/main"),
+    "gitlab": WorkflowRun(issuer="https://gitlab.com"),
+}
+POLICIES = {
+    "exact": ProvenancePolicy(repository="acme/dotca", workflow=".github/workflows/staging.yml", ref="refs/heads/main"),
+    "pattern": ProvenancePolicy(
+        repository="acme/dotca", workflow=".github/workflows/staging.yml", ref_regexp="^refs/(heads/main|pull/.*)$"
+    ),
+    "pinned signer": ProvenancePolicy(
+        repository="acme/dotca", workflow=".github/workflows/staging.yml", ref="refs/heads/main", subject=STAGING_SAN
+    ),
+    "push only": ProvenancePolicy(
+        repository="acme/dotca", workflow=".github/workflows/staging.yml", ref_regexp=".", trigger="push"
+    ),
+}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_the_named_checks_decide_as_the_library_policy_does(
+    instance: TestSigstore, tmp_path: Path, policy: str
+) -> None:
+    """The gates name every failing check (match.py); ``verify-bundle`` refuses at the first, through
+    sigstore's own policy classes (identity.py). Both must accept and refuse the same signers."""
+    trust = TrustRoot.from_file(instance.write_trusted_root(tmp_path / "root.json"))
+    wanted = POLICIES[policy]
+    image = Digest.of(b"image")
+    decisions = {}
+    for name, run in RUNS.items():
+        bundle = instance.provenance(image, run)
+        reason = _refusal(bundle, image, wanted, trust)
+        assert reason in (None, "identity", "issuer"), (name, reason)
+        strict = reason is None
+        loose = verify_bundle(bundle, subject=image, policy=ANYONE, trust=trust)
+        named = provenance_mismatches(wanted, Signer(identity=loose.identity, issuer=loose.issuer, claims=loose.claims))
+        assert strict == (not named), (name, named)
+        decisions[name] = strict
+    assert decisions["main"] and not decisions["fork"] and not decisions["nightly"] and not decisions["gitlab"]
+    assert decisions["pull"] == (policy == "pattern")
+    assert decisions["reusable"] == (policy != "pinned signer")
+
+
+def _refusal(bundle: bytes, image: Digest, policy: ProvenancePolicy, trust: TrustRoot) -> str | None:
+    try:
+        verify_bundle(bundle, subject=image, policy=policy.identity(), trust=trust)
+    except BundleRejected as refusal:
+        return refusal.reason
+    return None

@@ -9,6 +9,7 @@ fallback index.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +38,13 @@ provenance = { repository = "acme/dotca", workflow = ".github/workflows/staging.
 def attach_bundle(ref: str, digest: Digest | str, bundle: bytes) -> Descriptor:
     """Attach ``bundle`` to the image ``ref``'s repository holds at ``digest``."""
     wanted = digest if isinstance(digest, Digest) else Digest.parse(digest)
-    doc = json.loads(bundle)
-    annotations = {"dev.sigstore.bundle.content": "dsse-envelope" if "dsseEnvelope" in doc else "message-signature"}
-    if "dsseEnvelope" in doc:
-        import base64
-
+    try:
+        doc = json.loads(bundle)
+    except ValueError:  # not JSON: attached as it is (a test of unreadable evidence)
+        doc = {}
+    dsse = isinstance(doc, dict) and "dsseEnvelope" in doc
+    annotations = {"dev.sigstore.bundle.content": "dsse-envelope" if dsse else "message-signature"}
+    if dsse:
         statement = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
         annotations["dev.sigstore.bundle.predicateType"] = statement["predicateType"]
     session = Session()
