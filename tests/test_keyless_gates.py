@@ -409,3 +409,34 @@ def _refusal(bundle: bytes, image: Digest, policy: ProvenancePolicy, trust: Trus
     except BundleRejected as refusal:
         return refusal.reason
     return None
+
+
+def test_what_hoist_init_keyless_writes_accepts_what_its_staging_workflow_attests(
+    hoist: Hoist, registry: RunningRegistry, unique_repo: str, tmp_path: Path, instance: TestSigstore
+) -> None:
+    """The hoist.toml of ``hoist init --github --keyless``, used as written (plus the test root): the
+    provenance of a pull request's build by the generated staging.yml passes; a push to another branch,
+    or the same workflow file in another repository, does not."""
+    project = tmp_path / "app"
+    (project / ".git").mkdir(parents=True)
+    (project / ".git" / "config").write_text('[remote "origin"]\n\turl = https://github.com/acme/dotca.git\n')
+    hoist.ok(
+        "init", "--github", "--keyless", "--dir", str(project), "--image", f"{registry.host}/{unique_repo}:staging"
+    )
+    config = project / "hoist.toml"
+    root = instance.write_trusted_root(tmp_path / "trusted_root.json")
+    config.write_text(config.read_text() + f'\n[settings]\ntrusted_root = "{root}"\n')
+    setup = KeylessProject(tmp_path, f"{registry.host}/{unique_repo}:staging", "unused", instance)
+    setup.config = config
+    digest = setup.stage(hoist, "A")
+    setup.attach(digest, instance.provenance(digest, WorkflowRun(ref="refs/heads/feature", trigger="push")))
+    setup.attach(digest, instance.provenance(digest, WorkflowRun(repository="acme/other", ref="refs/pull/3/merge")))
+    refused(setup.run(hoist, "promote", "staging", "production"), "provenance: no valid provenance")
+    pull = WorkflowRun(ref="refs/pull/41/merge", trigger="pull_request", sha="a" * 40)
+    setup.attach(digest, instance.provenance(digest, pull))
+    result = setup.run(hoist, "promote", "staging", "production", "--json")
+    assert result.code == 0, result
+    assert result.json["gates"][0]["detail"].startswith(
+        "built by acme/dotca .github/workflows/staging.yml at refs/pull/41/merge, commit aaaaaaa"
+    )
+    assert result.json["evidence_check"] is None  # production is staging's repository: nothing was carried
