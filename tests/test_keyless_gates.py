@@ -440,3 +440,20 @@ def test_what_hoist_init_keyless_writes_accepts_what_its_staging_workflow_attest
         "built by acme/dotca .github/workflows/staging.yml at refs/pull/41/merge, commit aaaaaaa"
     )
     assert result.json["evidence_check"] is None  # production is staging's repository: nothing was carried
+
+
+def test_hoist_evidence_shows_who_signed_keyless_bundles(
+    hoist: Hoist, project: KeylessProject, instance: TestSigstore
+) -> None:
+    digest = project.stage(hoist, "A")
+    project.attach(digest, instance.provenance(digest))
+    project.attach(digest, instance.provenance(project.stage(hoist, "B")))  # B's, replayed onto A
+    hoist.ok("copy", f"oci:{project.layout}:A", project.staging)
+    shown = hoist.ok("evidence", project.staging, "--trusted-root", str(project.root), "--json").json
+    seen = sorted((e["valid"], e["signed_by"], e["reason"]) for e in shown["evidence"])
+    assert seen[0][:2] == (False, None) and seen[0][2].startswith(f"digest: no in-toto subject digest matches {digest}")
+    assert seen[1] == (True, STAGING_SAN, f"keyless attestation by {STAGING_SAN} verifies")
+    text = hoist.ok("evidence", project.staging, "--trusted-root", str(project.root))
+    assert f"valid   https://slsa.dev/provenance/v1 [referrer] by {STAGING_SAN}" in text.out
+    bundled = hoist.ok("evidence", project.staging, "--json").json  # the public-good root: not this CA
+    assert {e["reason"].split(":")[0] for e in bundled["evidence"]} == {"root"}
