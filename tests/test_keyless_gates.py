@@ -5,6 +5,8 @@ README shows, through ``hoist promote`` and ``hoist release``."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from hoist.evidence.keyless.match import Signer, provenance_mismatches
 from hoist.evidence.keyless.policy import ProvenancePolicy
 from hoist.evidence.keyless.trust import TrustRoot
 from hoist.evidence.keyless.verify import verify_bundle
+from hoist.ref import parse_reference
 from tests.infra.keyless import STAGING_SAN, KeylessProject
 from tests.infra.registry import RunningRegistry
 from tests.infra.sigstore_root import TestSigstore, WorkflowRun, cosign_sign_statement, tampered
@@ -457,3 +460,41 @@ def test_hoist_evidence_shows_who_signed_keyless_bundles(
     assert f"valid   https://slsa.dev/provenance/v1 [referrer] by {STAGING_SAN}" in text.out
     bundled = hoist.ok("evidence", project.staging, "--json").json  # the public-good root: not this CA
     assert {e["reason"].split(":")[0] for e in bundled["evidence"]} == {"root"}
+
+
+def test_cosigns_legacy_keyless_signatures_are_named_not_verified(
+    hoist: Hoist, project: KeylessProject, instance: TestSigstore
+) -> None:
+    """cosign 2's keyless ``.sig``: the Fulcio certificate and Rekor's promise in layer annotations, no
+    inclusion proof (cosign specs/SIGNATURE_SPEC.md) — which sigstore-python requires; hoist says so."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from hoist.evidence import simplesign
+    from hoist.manifest import OCI_MANIFEST, Manifest
+    from hoist.store import Session
+
+    project.write('"signature"')
+    digest = project.stage(hoist, "A")
+    payload = simplesign.payload(project.staging.rsplit(":", 1)[0], digest)
+    bundle = json.loads(instance.sign_digest(Digest.of(payload)))  # a signature over the payload's sha256
+    cert = x509.load_der_x509_certificate(base64.b64decode(bundle["verificationMaterial"]["certificate"]["rawBytes"]))
+    session = Session()
+    store = session.open(parse_reference(project.staging), push=True)
+    layer = store.push_bytes(payload, simplesign.MEDIA_TYPE)
+    config = store.push_bytes(b"{}", "application/vnd.oci.image.config.v1+json")
+    annotations = {
+        simplesign.SIGNATURE_ANNOTATION: bundle["messageSignature"]["signature"],
+        "dev.sigstore.cosign/certificate": cert.public_bytes(Encoding.PEM).decode(),
+        "dev.sigstore.cosign/bundle": json.dumps({"SignedEntryTimestamp": "", "Payload": {}}),
+    }
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config.to_json(),
+        "layers": [{**layer.to_json(), "annotations": annotations}],
+    }
+    raw = json.dumps(doc).encode()
+    store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag=f"{digest.fallback_tag}.sig")
+    session.close()
+    refused(project.run(hoist, "promote", "staging", "production"), "cosign's legacy keyless signature")

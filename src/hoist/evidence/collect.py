@@ -40,6 +40,11 @@ from hoist.store.base import Store
 
 MAX_ARTIFACT = 16 * 1024 * 1024
 LEDGER_TYPE = "application/vnd.hoist.ledger.record.v1+json"
+COSIGN_CERTIFICATE = "dev.sigstore.cosign/certificate"
+LEGACY_KEYLESS = (
+    "cosign's legacy keyless signature (a certificate in the .sig tag, with no transparency-log inclusion "
+    "proof hoist can check): sign with cosign 3, which writes a Sigstore bundle"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Item:
     signature: str | None = None
     bundle: dict[str, Any] | None = None
     problem: str | None = None
+    certificate: bool = False
+    """A legacy ``.sig`` layer that carries a Fulcio certificate (cosign's keyless signature before bundles)."""
 
 
 @dataclass
@@ -159,7 +166,11 @@ def _legacy_items(store: Store, tag: str, kind: str, manifest: Manifest) -> list
             continue
         if layer.media_type == simplesign.MEDIA_TYPE:
             signature = layer.annotations.get(simplesign.SIGNATURE_ANNOTATION, "")
-            items.append(Item("signature", where, str(manifest.digest), payload=blob, signature=signature))
+            keyless = COSIGN_CERTIFICATE in layer.annotations
+            item = Item(
+                "signature", where, str(manifest.digest), payload=blob, signature=signature, certificate=keyless
+            )
+            items.append(item)
         elif layer.media_type == dsse.MEDIA_TYPE:
             try:
                 items.append(Item("attestation", where, str(manifest.digest), envelope=dsse.parse(blob)))
@@ -186,6 +197,8 @@ def check(item: Item, digest: Digest, keys: Sequence[PublicKey], *, require_sign
 
 def _check_signature(item: Item, digest: Digest, keys: Sequence[PublicKey]) -> Checked:
     assert item.payload is not None
+    if item.certificate:
+        return Checked(item, False, LEGACY_KEYLESS)
     if not keys:
         return Checked(item, False, "no key to check the signature with")
     verified = simplesign.verify_for_digest(item.payload, item.signature or "", keys, digest=digest)
