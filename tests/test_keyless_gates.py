@@ -24,6 +24,7 @@ from tests.infra.registry import RunningRegistry
 from tests.infra.sigstore_root import TestSigstore, WorkflowRun, cosign_sign_statement, tampered
 from tests.support import Hoist, HoistResult
 
+FIXTURES = Path(__file__).parent / "fixtures" / "sigstore"
 PROVENANCE_ONLY = (
     'provenance = {{ repository = "{repository}", workflow = "{workflow}", ref = "{ref}", predicate = "{predicate}" }}'
 )
@@ -166,6 +167,15 @@ def test_bundles_that_do_not_verify_count_as_absent_and_say_why(
     refused(project.run(hoist, "promote", "staging", "production"), "signature: ")
     project.attach(digest, b"{not json")  # unreadable
     refused(project.run(hoist, "promote", "staging", "production"), "unreadable: ")
+    # a real attest-build-provenance bundle of a private repository: GitHub's own Sigstore instance
+    # (Fulcio "GitHub, Inc.", GitHub's timestamps, no transparency log), see tests/fixtures/sigstore
+    private = FIXTURES / "bundles" / "github-opa-provider.ghcr-image-attestation.sigstore.json"
+    project.attach(digest, private.read_bytes())
+    refused(
+        project.run(hoist, "promote", "staging", "production"),
+        "transparency log: the bundle has no transparency log entry",
+        "signed by GitHub's own Sigstore instance (certificate from 'GitHub, Inc.', used for private repositories)",
+    )
     stranger = TestSigstore(name="stranger")  # a Fulcio this root does not trust
     project.attach(digest, stranger.provenance(digest))
     refused(project.run(hoist, "promote", "staging", "production"), "root: the signing certificate does not chain")
