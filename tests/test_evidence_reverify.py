@@ -13,6 +13,9 @@ registry, in two ways such registries have been seen to:
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -254,3 +257,26 @@ def test_copy_checks_what_it_carried_with_the_keys_and_root_it_is_given(
     warnings = [line for line in lossy.err.splitlines() if line.startswith("hoist: warning: carried evidence")]
     assert len(warnings) == 1 and "missing: no longer listed among the image's referrers" in warnings[0]
     assert "1 piece(s) of its evidence were lost (exit 5)" in lossy.err
+
+
+def test_a_promotion_without_keyless_evidence_never_loads_sigstore(
+    hoist: Hoist, project: KeylessProject, tmp_path: Path
+) -> None:
+    """sigstore costs about a second to import: only a keyless check loads it. A key-signed image is
+    promoted — gates, carrying, checking again in production — by a hoist process that never imports it."""
+    project.stage(hoist, "A")
+    hoist.ok("keygen", "--output-prefix", str(tmp_path / "ci"))
+    hoist.ok("sign", project.staging, "--key", str(tmp_path / "ci.key"))
+    project.write('"signature"', f'signature = {{ keys = ["{tmp_path}/ci.pub"] }}')
+    env = {**os.environ, "HOME": str(tmp_path), "HOIST_ACTOR": "tester"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hoist", "--config", str(project.config), "promote", "staging",
+         "production", "--json"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["evidence_check"]["pieces"][0]["destination"] == "verified"
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert "hoist.evidence.reverify" in imported  # the check ran in this process ...
+    assert not [name for name in imported if name.startswith("sigstore")]  # ... without sigstore
