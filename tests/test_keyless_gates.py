@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -268,8 +269,18 @@ def test_key_based_signatures_keep_working_beside_identities(
 
 
 def test_the_trusted_root_is_the_environments_then_the_settings_then_the_bundled_one(
-    hoist: Hoist, project: KeylessProject, instance: TestSigstore
+    hoist: Hoist, project: KeylessProject, instance: TestSigstore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    lookups: list[object] = []
+    real = socket.getaddrinfo
+
+    def loopback_only(host: object, *args: object, **kwargs: object) -> object:
+        lookups.append(host)
+        if str(host) not in ("127.0.0.1", "localhost", "::1"):
+            raise OSError(f"network lookup of {host} during an offline check")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
     digest = project.stage(hoist, "A")
     project.attach(digest, instance.provenance(digest))
     project.write('"provenance"')  # [settings] trusted_root: the test instance
@@ -284,6 +295,7 @@ def test_the_trusted_root_is_the_environments_then_the_settings_then_the_bundled
     project.write('"provenance"', extra='trusted_root = "missing.json"')
     missing = project.run(hoist, "promote", "staging", "production", "--dry-run")
     assert missing.code == 2 and "missing.json" in missing.err and len(missing.err.strip().splitlines()) == 1
+    assert set(map(str, lookups)) == {"127.0.0.1"}  # the registry's, looked up; never a TUF repository's
 
 
 def test_the_trust_root_is_read_once_per_promotion(
