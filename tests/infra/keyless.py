@@ -103,3 +103,12 @@ require = [{require}]
 
     def run(self, hoist: Hoist, *args: str) -> HoistResult:
         return hoist("--config", str(self.config), *args)
+
+
+def refused(result: HoistResult, *words: str) -> str:
+    """Exit 3, and the one-line refusal names each of ``words``."""
+    assert result.code == 3, result
+    line = result.err.strip().splitlines()[-1]
+    for word in words:
+        assert word in line, (word, line)
+    return line

@@ -4,7 +4,7 @@ A gate verifies a bundle's cryptography first (chain, transparency log, signatur
 holds the signer the certificate names — its SAN, OIDC issuer and claims — against its policies here,
 so that a refusal names *every* check that failed ("repository: acme/other, not acme/dotca; branch:
 refs/heads/dev, not refs/heads/main") rather than the first. The decisions are the ones
-:class:`~hoist.evidence.keyless.identity.LibraryPolicy` makes (``tests/test_keyless_gates.py`` holds the
+:class:`~hoist.evidence.keyless.identity.LibraryPolicy` makes (``tests/test_keyless_evidence.py`` holds the
 two side by side).
 """
 
