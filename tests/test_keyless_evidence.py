@@ -19,7 +19,7 @@ from hoist.evidence.keyless.policy import ProvenancePolicy
 from hoist.evidence.keyless.trust import TrustRoot
 from hoist.evidence.keyless.verify import verify_bundle
 from hoist.ref import parse_reference
-from tests.infra.keyless import STAGING_SAN, KeylessProject, refused
+from tests.infra.keyless import README_GATES, STAGING_SAN, KeylessProject, refused
 from tests.infra.registry import RunningRegistry
 from tests.infra.sigstore_root import TestSigstore, WorkflowRun
 from tests.support import Hoist
@@ -175,3 +175,24 @@ def test_cosigns_legacy_keyless_signatures_are_named_not_verified(
     store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag=f"{digest.fallback_tag}.sig")
     session.close()
     refused(project.run(hoist, "promote", "staging", "production"), "cosign's legacy keyless signature")
+
+
+def test_the_readmes_keyless_configuration_loads_as_written(tmp_path: Path) -> None:
+    """The README's keyless gates, character for character (TOML 1.1: inline tables over several lines)."""
+    from hoist.promotion.config import load_config
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (block,) = [b.split("\n", 1)[1] for b in readme.split("```toml")[1:] if "identities" in b.split("```")[0]]
+    block = block.split("```")[0]
+    assert README_GATES.strip() in block  # the tests' configuration is the README's
+    head = '[environments.staging]\nimage = "ghcr.io/acme/dotca:staging"\n'
+    body = block.replace(
+        "[environments.production]\n",
+        '[environments.production]\nimage = "ghcr.io/acme/dotca:main"\nfrom = "staging"\n',
+    )
+    (tmp_path / "hoist.toml").write_text(head + body)
+    gates = load_config(tmp_path / "hoist.toml").environment("production").gates
+    assert gates.require == ("signature", "provenance")
+    (identity,) = gates.signature_identities
+    assert identity.subject_regexp == f"^{STAGING_SAN}$"
+    assert gates.provenance is not None and gates.provenance.workflow_uri == STAGING_SAN
