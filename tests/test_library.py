@@ -40,6 +40,7 @@ PUBLIC = {
     "ImageSummary",
     "Verification",
     "Carried",
+    "EvidenceCheck",
     # values
     "Digest",
     "Reference",
@@ -90,6 +91,7 @@ PUBLIC = {
     "LedgerConflict",
     "Cancelled",
     "BundleRejected",
+    "EvidenceLost",
     "GateRefused",
     "DeployFailed",
     "Remedy",

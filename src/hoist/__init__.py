@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "ImageSummary": "hoist.ops.inspect",
     "Verification": "hoist.ops.verify",
     "Carried": "hoist.ops.carry",
+    "EvidenceCheck": "hoist.evidence.reverify",
     "Options": "hoist.options",
     # values
     "Digest": "hoist.digest",
@@ -95,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "LedgerConflict": "hoist.errors",
     "Cancelled": "hoist.errors",
     "BundleRejected": "hoist.errors",
+    "EvidenceLost": "hoist.errors",
     "GateRefused": "hoist.errors",
     "DeployFailed": "hoist.errors",
     "Remedy": "hoist.errors",
@@ -117,6 +119,8 @@ __all__ = [
     "DigestMismatch",
     "Entry",
     "EnvironmentStatus",
+    "EvidenceCheck",
+    "EvidenceLost",
     "FollowUp",
     "GateRefused",
     "GateResult",
@@ -191,6 +195,7 @@ if TYPE_CHECKING:
         ConfigError,
         DeployFailed,
         DigestMismatch,
+        EvidenceLost,
         GateRefused,
         HoistError,
         InputError,
@@ -208,6 +213,7 @@ if TYPE_CHECKING:
         TransportError,
         UnsupportedManifest,
     )
+    from hoist.evidence.reverify import EvidenceCheck
     from hoist.manifest import Platform
     from hoist.ops.carry import Carried
     from hoist.ops.copy import CopyObserver, CopyResult

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
 from hoist.errors import InputError
@@ -21,6 +23,13 @@ from hoist.ops.verify import Verification
 from hoist.options import Options
 from hoist.ref import LayoutRef, Reference, parse_reference
 from hoist.store.session import Session
+
+if TYPE_CHECKING:
+    from hoist.evidence.keyless.trust import TrustRoot
+    from hoist.evidence.keys import PublicKey
+    from hoist.evidence.reverify import EvidenceCheck
+    from hoist.ops.carry import Found
+    from hoist.store.base import Store
 
 _DEFAULT = Options()
 
@@ -65,6 +74,8 @@ def copy(
     platform: str | Platform | None = None,
     referrers: bool = True,
     dry_run: bool = False,
+    keys: Sequence[str | Path] = (),
+    trusted_root: str | Path | None = None,
     options: Options = _DEFAULT,
 ) -> CopyResult:
     """Copy ``source``'s digest to ``destination``: a retag, a cross-repository mount, or a parallel stream.
@@ -72,7 +83,11 @@ def copy(
     The digest never changes. Blobs go first, then child manifests, the top manifest and its tags, which
     are read back; if anything fails no destination tag has moved. ``tags`` adds tags at the destination;
     ``platform`` (``"linux/arm64"``) copies that one image of a multi-arch index instead of the index;
-    ``referrers`` carries the digest's signatures, attestations and SBOMs along.
+    ``referrers`` carries the digest's signatures, attestations and SBOMs along, and checks them at the
+    source and again at the destination: ``result.evidence_check`` lists each piece, and
+    ``result.evidence_check.lost`` those that no longer verify where they were carried. Signatures are
+    verified with ``keys`` (public key files), keyless bundles under ``trusted_root`` (a Sigstore
+    ``trusted_root.json``; by default the public-good root the ``sigstore`` package ships, offline).
     """
     from hoist.ops.carry import carry_evidence, find_evidence
     from hoist.ops.copy import CopyOptions, copy_image, destination_tags
@@ -83,6 +98,7 @@ def copy(
         destination_ref = destination_ref.with_tag("latest")
     chosen = _platform(platform)
     destination_tags(destination_ref, tags)  # bad tags are input errors, found before any request
+    public, root = _evidence_inputs(keys, trusted_root)  # bad keys and roots too
     copy_options = CopyOptions(tags=tuple(tags), platform=chosen, dry_run=dry_run, jobs=options.jobs)
     with _session(options) as session:
         src = session.open(source_ref)
@@ -103,10 +119,43 @@ def copy(
                 manifest=manifest,
             )
             if carry:
-                found = lookup.result() if lookup is not None else None
+                found = lookup.result() if lookup is not None else find_evidence(src, result.digest)
                 result.evidence = carry_evidence(src, dst, result.digest, jobs=options.jobs, found=found)
+                result.evidence_check = _reverify(src, dst, result.digest, found, public, root, options.jobs)
         result.requests, result.auth_requests = session.stats.snapshot()
     return result
+
+
+def _evidence_inputs(
+    keys: Sequence[str | Path], trusted_root: str | Path | None
+) -> tuple[list[PublicKey], Path | None]:
+    """The keys and trusted root carried evidence is checked with, checked before anything is copied."""
+    public = []
+    if keys:
+        from hoist.evidence.keys import load_public_key
+
+        public = [load_public_key(Path(k)) for k in keys]
+    root = Path(trusted_root) if trusted_root is not None else None
+    if root is not None and not root.is_file():
+        raise InputError(f"trusted root {root} does not exist: give the path of a Sigstore trusted_root.json")
+    return public, root
+
+
+def _reverify(
+    source: Store, destination: Store, digest: Digest, found: Found, keys: list[PublicKey], root: Path | None, jobs: int
+) -> EvidenceCheck:
+    """The carried evidence checked at the source and again at the destination: signatures with ``keys``,
+    keyless bundles under ``root`` (read only when a keyless bundle is there to check)."""
+    from hoist.evidence.keyless.check import KeylessChecker
+    from hoist.evidence.reverify import Checker, reverify
+
+    def trust() -> TrustRoot:
+        from hoist.evidence.keyless.trust import TrustRoot
+
+        return TrustRoot.from_file(root) if root is not None else TrustRoot.bundled()
+
+    checker = Checker(keys=keys, keyless=KeylessChecker(trust=trust))
+    return reverify(source, destination, digest, checker=checker, found=found, jobs=jobs)
 
 
 def tag(reference: str | Reference, *tags: str, options: Options = _DEFAULT) -> TagResult:

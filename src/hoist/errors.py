@@ -24,7 +24,8 @@ unless asked (``--verbose``). Layers below the CLI raise these and never print.
     │   ├── TransportError            network: refused, reset, timed out, TLS (``cause`` says which)
     │   ├── IntegrityError            content does not match its digest, or a tag did not read back
     │   │   ├── DigestMismatch
-    │   │   └── TagRaced              a tag points elsewhere after it was written
+    │   │   ├── TagRaced              a tag points elsewhere after it was written
+    │   │   └── EvidenceLost          evidence that verified at the source does not where it was carried
     │   ├── LedgerConflict            the ledger moved under us more times than we retry
     │   ├── Cancelled                 the caller cancelled, or the call's timeout passed
     │   └── BundleRejected            a Sigstore bundle did not verify (``reason``: the check that failed)
@@ -38,6 +39,7 @@ import enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from hoist.evidence.reverify import EvidenceCheck
     from hoist.promotion.record import GateResult
 
 
@@ -222,6 +224,15 @@ class DigestMismatch(IntegrityError):
 
 class TagRaced(IntegrityError):
     pass
+
+
+class EvidenceLost(IntegrityError):
+    """Signatures or attestations that verified at the source no longer verify where they were carried (the
+    registry dropped or rewrote them); ``check`` holds every piece with both outcomes."""
+
+    def __init__(self, message: str, *, check: EvidenceCheck) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class LedgerConflict(OperationError):

@@ -44,6 +44,12 @@ from hoist.workflows.project import DEFAULT_BRANCH, DEFAULT_TEST_COMMAND, PLACEH
     show_default=True,
     help="What 'hoist test staging' runs against the staging deploy.",
 )
+@click.option(
+    "--keyless",
+    is_flag=True,
+    help="Staging attests each build's provenance (Sigstore, actions/attest-build-provenance) and production"
+    " requires it (a public repository: see docs/keyless.md).",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @click.option(
     "--dir",
@@ -61,6 +67,7 @@ def command(
     action: str,
     branch: str,
     test_command: str,
+    keyless: bool,
     force: bool,
     directory: Path,
     json_out: bool,
@@ -78,6 +85,7 @@ def command(
         check_branch,
         check_github,
         check_test_command,
+        github_repository,
         production_image,
         staging_image,
     )
@@ -89,6 +97,8 @@ def command(
         action=parse_action(action if with_github else PLACEHOLDER_ACTION, version=__version__),
         branch=check_branch(branch),
         test_command=check_test_command(test_command),
+        keyless=keyless,
+        github_repository=github_repository(directory, staging) if keyless else None,
     )
     if with_github:
         check_github(project)
@@ -104,6 +114,8 @@ def command(
                 "action": f"{project.action.repo}@{project.action.sha}" if with_github else None,
                 "placeholder_action": placeholder,
                 "placeholder_image": placeholder_image,
+                "keyless": keyless,
+                "repository": project.github_repository,
             }
         )
         return
@@ -112,6 +124,11 @@ def command(
     say(f"staging {project.staging} -> production {project.production}")
     if placeholder_image:
         note(f"hoist: {PLACEHOLDER_IMAGE} is a placeholder: rerun with --force --image REF to name your image")
+    if keyless and project.github_repository is None:
+        note(
+            "hoist: the provenance gate in hoist.toml names the placeholder repository OWNER/REPO: put your"
+            " GitHub repository there (no git remote 'origin' on GitHub, nor a ghcr.io image, named it)"
+        )
     if placeholder:
         note(
             f"hoist: the workflows use the placeholder {PLACEHOLDER_ACTION}: rerun with"

@@ -12,7 +12,7 @@ from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, note, say
 from hoist.cli.copy import progress
 from hoist.cli.options import F, dry_run_option, json_option
-from hoist.errors import GateRefused, InputError
+from hoist.errors import EvidenceLost, GateRefused, InputError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,6 +75,10 @@ def refusals(*, force: bool, reason: str | None, json_out: bool) -> Iterator[Non
             raise InputError(
                 "--force overrides refused rules only with --reason TEXT, which the ledger keeps"
             ) from refused
+        raise
+    except EvidenceLost as lost:  # every piece with its outcome at both ends, then the one-line error
+        if json_out:
+            emit_json({"evidence_lost": True, "evidence_check": lost.check.to_json()})
         raise
 
 
@@ -167,6 +171,7 @@ def _print(result: PromoteResult, requests: int) -> None:
     for gate in result.gates:
         mark = "pass" if gate.passed else ("OVERRIDDEN" if gate.overridden else "FAIL")
         say(f"  gate {gate.gate}: {mark}: {gate.detail}")
+    say_evidence_check(result)
     if result.signature:
         say(f"  signed: {result.signature}")
     if result.dry_run:
@@ -174,6 +179,15 @@ def _print(result: PromoteResult, requests: int) -> None:
         return
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k != "total")
     say(f"  record: {result.record}; {requests} requests; {result.timings.get('total', 0):.2f}s ({stages})")
+
+
+def say_evidence_check(result: PromoteResult) -> None:
+    """One line about the evidence checked again where it was carried."""
+    checked = result.evidence_check
+    if checked is None or not checked.pieces:
+        return
+    again = sum(1 for p in checked.pieces if str(p.destination) in ("verified", "intact"))
+    say(f"  evidence: {again} of {len(checked.pieces)} piece(s) verified again in {result.reference.name}")
 
 
 def _github(result: PromoteResult) -> None:

@@ -8,7 +8,14 @@ from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.copy import progress
 from hoist.cli.deploy import parts, target_outputs
-from hoist.cli.promote import override_for, promotion_options, refusals, report_follow_ups, report_mirrors
+from hoist.cli.promote import (
+    override_for,
+    promotion_options,
+    refusals,
+    report_follow_ups,
+    report_mirrors,
+    say_evidence_check,
+)
 
 
 @click.command("release")
@@ -45,6 +52,9 @@ def command(
         promoted = result.promotion
         deployed = result.deployment
         say(f"released {promoted.digest} to {promoted.environment} (seq {promoted.seq})")
+        for gate in promoted.gates:
+            say(f"  gate {gate.gate}: {'pass' if gate.passed else 'OVERRIDDEN'}: {gate.detail}")
+        say_evidence_check(promoted)
         for part in parts(deployed) if deployed is not None else []:
             if part.health is not None:
                 say(f"  {part.target}: {part.health.detail}")

@@ -83,6 +83,8 @@ def copy_result(result: CopyResult) -> dict[str, Any]:
         out["plan"] = result.plan.to_json()
     if result.evidence is not None:
         out["evidence"] = result.evidence.to_json()
+    if result.evidence_check is not None:
+        out["evidence_check"] = result.evidence_check.to_json()
     return out
 
 
@@ -144,6 +146,7 @@ def promotion(result: PromoteResult) -> dict[str, Any]:
         "gates": [g.to_json() for g in result.gates],
         "copy": copy_result(result.copy) if result.copy else None,
         "evidence": result.evidence.to_json() if result.evidence else None,
+        "evidence_check": result.evidence_check.to_json() if result.evidence_check else None,
         "signature": result.signature,
         "members": [
             {

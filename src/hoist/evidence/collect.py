@@ -32,13 +32,19 @@ from hoist.evidence.intoto import (
     parse_statement,
     read_evidence,
 )
+from hoist.evidence.keyless.bundle import is_keyless
 from hoist.evidence.keys import PublicKey
-from hoist.manifest import Descriptor, parse_manifest
+from hoist.manifest import Descriptor, Manifest, parse_manifest
 from hoist.ops.referrers import list_referrers
 from hoist.store.base import Store
 
 MAX_ARTIFACT = 16 * 1024 * 1024
 LEDGER_TYPE = "application/vnd.hoist.ledger.record.v1+json"
+COSIGN_CERTIFICATE = "dev.sigstore.cosign/certificate"
+LEGACY_KEYLESS = (
+    "cosign's legacy keyless signature (a certificate in the .sig tag, with no transparency-log inclusion "
+    "proof hoist can check): sign with cosign 3, which writes a Sigstore bundle"
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Item:
     signature: str | None = None
     bundle: dict[str, Any] | None = None
     problem: str | None = None
+    certificate: bool = False
+    """A legacy ``.sig`` layer that carries a Fulcio certificate (cosign's keyless signature before bundles)."""
 
 
 @dataclass
@@ -119,6 +127,23 @@ def _referrer(store: Store, descriptor: Descriptor) -> Item:
         return Item("other", "referrer", artifact, descriptor.artifact_type, problem=f"unreadable: {exc}")
 
 
+def read_referrers(store: Store, descriptors: Sequence[Descriptor], *, jobs: int = 8) -> list[Item]:
+    """The pieces of evidence ``descriptors`` (referrers already listed) name, read from ``store``."""
+    if not descriptors:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(jobs, len(descriptors))), thread_name_prefix="hoist-evidence"
+    ) as pool:
+        return list(pool.map(lambda d: _referrer(store, d), descriptors))
+
+
+def read_legacy(store: Store, tag: str, manifest: Manifest) -> list[Item]:
+    """The pieces of evidence in cosign's legacy tag ``tag`` (``….sig`` or ``….att``), whose manifest was
+    read already; other tags hold nothing hoist checks."""
+    kind = {"sig": "signature", "att": "attestation"}.get(tag.rsplit(".", 1)[-1])
+    return _legacy_items(store, tag, kind, manifest) if kind is not None else []
+
+
 def _legacy(store: Store, tag: str, kind: str) -> list[Item]:
     where = f"legacy {tag.rsplit('.', 1)[1]}"
     try:
@@ -127,6 +152,11 @@ def _legacy(store: Store, tag: str, kind: str) -> list[Item]:
         return []
     except HoistError as exc:
         return [Item(kind, where, tag, problem=f"unreadable: {exc}")]
+    return _legacy_items(store, tag, kind, manifest)
+
+
+def _legacy_items(store: Store, tag: str, kind: str, manifest: Manifest) -> list[Item]:
+    where = f"legacy {tag.rsplit('.', 1)[1]}"
     items = []
     for layer in parse_manifest(manifest).layers:
         try:
@@ -136,7 +166,11 @@ def _legacy(store: Store, tag: str, kind: str) -> list[Item]:
             continue
         if layer.media_type == simplesign.MEDIA_TYPE:
             signature = layer.annotations.get(simplesign.SIGNATURE_ANNOTATION, "")
-            items.append(Item("signature", where, str(manifest.digest), payload=blob, signature=signature))
+            keyless = COSIGN_CERTIFICATE in layer.annotations
+            item = Item(
+                "signature", where, str(manifest.digest), payload=blob, signature=signature, certificate=keyless
+            )
+            items.append(item)
         elif layer.media_type == dsse.MEDIA_TYPE:
             try:
                 items.append(Item("attestation", where, str(manifest.digest), envelope=dsse.parse(blob)))
@@ -163,6 +197,8 @@ def check(item: Item, digest: Digest, keys: Sequence[PublicKey], *, require_sign
 
 def _check_signature(item: Item, digest: Digest, keys: Sequence[PublicKey]) -> Checked:
     assert item.payload is not None
+    if item.certificate:
+        return Checked(item, False, LEGACY_KEYLESS)
     if not keys:
         return Checked(item, False, "no key to check the signature with")
     verified = simplesign.verify_for_digest(item.payload, item.signature or "", keys, digest=digest)
@@ -198,6 +234,8 @@ def _check_bundle(item: Item, digest: Digest, keys: Sequence[PublicKey]) -> Chec
     """cosign's OCI 1.1 bundles, key-based: a message signature over the image manifest digest, or a DSSE
     envelope whose statement names the digest."""
     bundle = item.bundle or {}
+    if is_keyless(bundle):
+        return Checked(item, False, "keyless (Sigstore) bundle: verified against an identity, not a key")
     if "dsseEnvelope" in bundle:
         return _check_attestation(item, bundle["dsseEnvelope"], digest, keys, require_signature=True)
     message = bundle.get("messageSignature") or {}

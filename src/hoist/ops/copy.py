@@ -18,6 +18,7 @@ from hoist.ref import Reference, check_tag
 from hoist.store.base import Mountable, Store, StoreBlobSource
 
 if TYPE_CHECKING:
+    from hoist.evidence.reverify import EvidenceCheck
     from hoist.ops.carry import Carried
 
 
@@ -66,6 +67,9 @@ class CopyResult:
     plan: CopyPlan | None = field(default=None, repr=False)
     evidence: Carried | None = None
     """The digest's signatures, attestations and SBOMs carried along (None when not asked)."""
+    evidence_check: EvidenceCheck | None = None
+    """The carried evidence checked at the source and again at the destination (``evidence_check.lost``:
+    pieces that no longer verify there)."""
     requests: int = 0
     """Registry requests the call made (token requests included)."""
     auth_requests: int = 0

@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hoist.errors import ConfigError, HoistError, Remedy
 from hoist.promotion.gitops_config import GitopsConfig, parse_gitops
@@ -27,10 +27,18 @@ from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
 from hoist.ref import Reference, parse_reference
 
+if sys.version_info >= (3, 15):  # TOML 1.1 (inline tables over several lines) in the standard library
+    import tomllib
+else:
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from hoist.evidence.keyless.policy import IdentityPolicy, ProvenancePolicy
+
 CONFIG_NAME = "hoist.toml"
 DEFAULT_HISTORY_TAG = "{tag}-{seq:04}"
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-GATE_NAMES = ("deployed", "tests", "signature", "scan")
+GATE_NAMES = ("deployed", "tests", "signature", "scan", "provenance")
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 
 
@@ -78,6 +86,11 @@ class GatesConfig:
     scan_max_age: float | None = None
     scan_keys: tuple[Path, ...] = ()
     sign_with: Path | None = None
+    signature_identities: tuple[IdentityPolicy, ...] = ()
+    """Keyless signers the ``signature`` gate accepts (beside ``signature_keys``)."""
+    provenance: ProvenancePolicy | None = None
+    trusted_root: Path | None = None
+    """The environment's own Sigstore trusted root (else ``[settings]``'s, else the bundled one)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +176,8 @@ class Config:
     insecure: frozenset[str] = frozenset()
     ca_file: Path | None = None
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    trusted_root: Path | None = None
+    """``[settings] trusted_root``: the Sigstore trusted root keyless evidence is checked under."""
 
     def environment(self, name: str) -> Environment:
         env = self.environments.get(name)
@@ -207,7 +222,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     ca_file = None
     default_history = DEFAULT_HISTORY_TAG
     if settings is not None:
-        settings.check_keys(["insecure", "ca_file", "history_tag"])
+        settings.check_keys(["insecure", "ca_file", "history_tag", "trusted_root"])
         insecure = frozenset(settings.strings("insecure"))
         ca_text = settings.string("ca_file")
         ca_file = _relative(base, ca_text) if ca_text else None
@@ -224,7 +239,18 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     for env in environments.values():
         _check_links(env, environments, envs_table)
     notify = parse_notify(top.table("notify"), environments=environments)
-    return Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file, notify=notify)
+    config = Config(path=path, environments=environments, insecure=insecure, ca_file=ca_file, notify=notify)
+    return _with_trusted_root(config, settings, base)
+
+
+def _with_trusted_root(config: Config, settings: Table | None, base: Path) -> Config:
+    if settings is None:
+        return config
+    from dataclasses import replace
+
+    from hoist.promotion.keyless_config import parse_trusted_root
+
+    return replace(config, trusted_root=parse_trusted_root(settings, base))
 
 
 def _relative(base: Path, text: str) -> Path:
@@ -304,7 +330,7 @@ def _mirror(table: Table, index: int, template: str, member: str) -> Reference:
 def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
     table.check_keys(
         ["image", "images", "mirrors", "same", "from", "tags", "history_tag", "require", "gates", "deploy", "health",
-         "key"]
+         "key", "trusted_root"]
     )  # fmt: skip
     members = _members(name, table, base)
     same = tuple(SAME_LABELS.get(label, label) for label in table.strings("same"))
@@ -335,11 +361,14 @@ def _gates(env: Table, base: Path) -> GatesConfig:
     for index, gate in enumerate(require):
         if gate not in GATE_NAMES:
             raise env.fail(f"require[{index}]", f"unknown gate {gate!r} (expected one of: {', '.join(GATE_NAMES)})")
+    from hoist.promotion.keyless_config import parse_identities, parse_provenance, parse_trusted_root
+
+    trusted_root = parse_trusted_root(env, base)
     table = env.table("gates")
     if table is None:
-        return GatesConfig(require=tuple(require))
+        return GatesConfig(require=tuple(require), trusted_root=trusted_root)
     table.check_keys([*GATE_NAMES, "sign_with"])
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, object] = {"trusted_root": trusted_root}
     deployed = table.table("deployed")
     if deployed is not None:
         deployed.check_keys(["environment"])
@@ -352,10 +381,14 @@ def _gates(env: Table, base: Path) -> GatesConfig:
         kwargs["tests_keys"] = tuple(_relative(base, k) for k in tests.strings("keys"))
     signature = table.table("signature")
     if signature is not None:
-        signature.check_keys(["keys"])
+        signature.check_keys(["keys", "identities"])
         kwargs["signature_keys"] = tuple(_relative(base, k) for k in signature.strings("keys"))
-        if not kwargs["signature_keys"]:
-            raise signature.fail("keys", "list at least one public key file")
+        kwargs["signature_identities"] = parse_identities(signature)
+        if not kwargs["signature_keys"] and not kwargs["signature_identities"]:
+            raise signature.fail("keys", "list at least one public key file, or keyless identities")
+    provenance = table.table("provenance")
+    if provenance is not None:
+        kwargs["provenance"] = parse_provenance(provenance)
     scan = table.table("scan")
     if scan is not None:
         scan.check_keys(["environment", "max_severity", "max_age", "keys"])
@@ -469,7 +502,15 @@ def _check_links(env: Environment, environments: dict[str, Environment], table: 
     known(env.gates.tests_environment, "gates.tests.environment")
     known(env.gates.scan_environment, "gates.scan.environment")
     for gate in env.gates.require:
-        if gate == "signature" and not env.gates.signature_keys:
-            raise table.fail(f"{env.name}.gates.signature.keys", "the signature gate needs at least one public key")
+        if gate == "signature" and not env.gates.signature_keys and not env.gates.signature_identities:
+            raise table.fail(
+                f"{env.name}.gates.signature", "the signature gate needs public keys or keyless identities"
+            )
+        if gate == "provenance" and env.gates.provenance is None:
+            raise table.fail(
+                f"{env.name}.gates.provenance",
+                'the provenance gate needs { repository = "OWNER/REPO", workflow = ".github/workflows/….yml", '
+                'ref = "refs/heads/main" }',
+            )
     if env.source == env.name:
         raise table.fail(f"{env.name}.from", "an environment cannot promote from itself")

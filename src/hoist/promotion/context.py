@@ -23,6 +23,7 @@ from hoist.store.base import Store
 from hoist.store.session import Session
 
 if TYPE_CHECKING:
+    from hoist.evidence.keyless.trust import TrustRoot
     from hoist.evidence.keys import PrivateKey, PublicKey
     from hoist.ops.copy import CopyObserver
     from hoist.promotion.notify import Delivery
@@ -43,6 +44,7 @@ class Context:
     deliveries: list[Delivery] = field(default_factory=list)
     """Every webhook delivery of this context's events (failed ones are warnings, never errors)."""
     _keys: dict[Path, PrivateKey] = field(default_factory=dict)
+    _trust: dict[Path | None, TrustRoot] = field(default_factory=dict)
 
     def environment(self, name: str) -> Environment:
         return self.config.environment(name)
@@ -89,3 +91,12 @@ class Context:
         from hoist.evidence.keys import load_public_key
 
         return [load_public_key(path) for path in paths]
+
+    def trust_root(self, path: Path | None) -> TrustRoot:
+        """The Sigstore trusted root in ``path`` (``None``: the public-good root the ``sigstore`` package
+        ships), read once for every gate and check of this context; offline either way."""
+        if path not in self._trust:
+            from hoist.evidence.keyless.trust import TrustRoot
+
+            self._trust[path] = TrustRoot.from_file(path) if path is not None else TrustRoot.bundled()
+        return self._trust[path]

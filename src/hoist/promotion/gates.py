@@ -5,6 +5,8 @@
   older than ``max_age``.
 - ``signature``: a cosign signature (legacy ``.sig`` or an OCI 1.1 bundle) by one of the keys.
 - ``scan``: the newest valid vulnerability attestation has no finding above ``max_severity``.
+- ``provenance``, and ``signature`` with keyless ``identities``: Sigstore bundles, see
+  :mod:`hoist.promotion.keyless_gates`.
 
 Evidence that is unreadable, for another digest, or whose signature does not verify (when keys are
 configured) counts as absent. The newest valid piece decides.
@@ -77,6 +79,7 @@ class Gates:
             "tests": self.tests,
             "signature": self.signature,
             "scan": self.scan,
+            "provenance": self.provenance,
         }
         return [checks[name](digest) for name in self.target.gates.require]
 
@@ -147,6 +150,10 @@ class Gates:
         return self._result("tests", True, detail, env.name, used)
 
     def signature(self, digest: Digest) -> GateResult:
+        if self.target.gates.signature_identities:
+            from hoist.promotion import keyless_gates
+
+            return keyless_gates.signature(self.ctx, self.source, self.target, digest)
         keys = self.ctx.public_keys(self.target.gates.signature_keys)
         store = self.ctx.open(self._image(self.source))
         checked = [
@@ -186,6 +193,11 @@ class Gates:
             return self._result("scan", False, detail, env.name, used)
         detail = f"nothing above {gates.scan_max_severity.upper()} ({counts.total} findings)"
         return self._result("scan", True, detail, env.name, used)
+
+    def provenance(self, digest: Digest) -> GateResult:
+        from hoist.promotion import keyless_gates
+
+        return keyless_gates.provenance(self.ctx, self.source, self.target, digest)
 
 
 def _deploys_listed(ledger: Ledger, digest: Digest) -> list[Entry]:

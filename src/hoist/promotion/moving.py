@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hoist.digest import Digest
 from hoist.errors import HoistError, InputError, NotFound
 from hoist.manifest import IMAGE_CONFIG_TYPES, Descriptor, Manifest, parse_manifest
-from hoist.ops.carry import Carried, carry_evidence, find_evidence
+from hoist.ops.carry import Carried, Found, carry_evidence, find_evidence
 from hoist.ops.copy import CopyOptions, CopyResult, copy_image, put_tags
 from hoist.ops.resolve import resolve
 from hoist.promotion.config import Environment, Member
@@ -69,6 +69,8 @@ class MemberMove:
     evidence: Carried | None = None
     signature: str | None = None
     mirrors: list[MirrorMove] = field(default_factory=list)
+    found: Found | None = None
+    """The evidence found in FROM's repository and carried along (None when nothing was looked up)."""
 
     @property
     def digest(self) -> Digest:
@@ -198,8 +200,8 @@ def copy_member(ctx: Context, move: MemberMove, *, dry_run: bool, carry: bool) -
             options=CopyOptions(dry_run=dry_run, jobs=ctx.jobs),
         )
         if carry:
-            found = lookup.result() if lookup is not None else None
-            move.evidence = carry_evidence(move.source_store, move.store, move.digest, jobs=ctx.jobs, found=found)
+            move.found = lookup.result() if lookup is not None else None
+            move.evidence = carry_evidence(move.source_store, move.store, move.digest, jobs=ctx.jobs, found=move.found)
         for future in mirrors:
             future.result()
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
 from hoist.errors import HoistError, InputError, OperationError, Remedy
 from hoist.evidence.keys import PrivateKey
-from hoist.ops.carry import Carried
+from hoist.ops.carry import Carried, Found
 from hoist.ops.copy import CopyResult
 from hoist.promotion.config import Environment, Member
 from hoist.promotion.context import Context
@@ -37,6 +38,9 @@ from hoist.promotion.record import GateResult, Kind, OverrideInfo, Record, Sourc
 from hoist.promotion.rules import Override, decide
 from hoist.ref import Reference
 from hoist.timing import Timer
+
+if TYPE_CHECKING:
+    from hoist.evidence.reverify import EvidenceCheck
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +117,8 @@ class PromoteResult:
     override: OverrideInfo | None = None
     reason: str | None = None
     evidence: Carried | None = None
+    evidence_check: EvidenceCheck | None = None
+    """The carried evidence, checked in FROM's repository and again in TO's (None when nothing was carried)."""
     signature: str | None = None
     members: tuple[MemberResult, ...] = ()
     """Each image moved (for an environment of several images; one entry otherwise)."""
@@ -272,6 +278,11 @@ class Promotion:
         carry = self.referrers and not self.dry_run
         with self.timer.stage("copy"), ThreadPoolExecutor(max_workers=max(1, len(self._moves))) as pool:
             list(pool.map(lambda m: copy_member(self.ctx, m, dry_run=self.dry_run, carry=carry), self._moves))
+        for move in self._moves:
+            if move.found is not None:  # carried to another repository: read back there and checked again
+                check = self._check_carried(move, move.found)
+                if move is self._moves[0]:
+                    self.result.evidence_check = check
         if self._signer is not None:
             from hoist.evidence.sign import sign_image
 
@@ -285,6 +296,20 @@ class Promotion:
             primary.signature,
         )
         return primary.copy
+
+    def _check_carried(self, move: MemberMove, found: Found) -> EvidenceCheck:
+        """The evidence read back in TO's repository and checked again (raises before any tag moves)."""
+        from hoist.promotion.carried_check import check_carried
+
+        with self.timer.stage("evidence"):
+            return check_carried(
+                self.ctx,
+                source=move.source_store,
+                destination=move.store,
+                target=self.target_env,
+                digest=move.digest,
+                found=found,
+            )
 
     # -- 3. record -----------------------------------------------------------------------------------
 

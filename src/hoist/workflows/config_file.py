@@ -6,6 +6,7 @@ a file that :func:`hoist.promotion.config.load_config` accepts (the tests check 
 
 from __future__ import annotations
 
+from hoist.workflows import keyless
 from hoist.workflows.project import PLACEHOLDER_IMAGE, Project
 from hoist.workflows.render import fill, toml_string
 
@@ -42,16 +43,7 @@ tags = ["latest", "sha-{git_sha:.7}", "{date}"]
 # The immutable tag every promoted image keeps, so that no clean-up deletes a rollback target:
 # history_tag = "{tag}-{seq:04}"
 
-# Gates: accept only a digest that was deployed to staging and passed `hoist test staging` there.
-# require = ["deployed", "tests"]
-#
-# [environments.production.gates.deployed]
-# environment = "staging"
-#
-# [environments.production.gates.tests]
-# environment = "staging"
-# max_age = "7d"
-
+[[GATES]]
 # How production runs the image: `hoist release` deploys after promoting, waits for health and
 # restores the previous digest when the checks fail. target = "docker" talks to a Docker Engine API
 # (DOCKER_HOST, or host = "ssh://deploy@app.example.com"); target = "command" runs a command.
@@ -68,6 +60,19 @@ tags = ["latest", "sha-{git_sha:.7}", "{date}"]
 """
 
 
+GATES = """\
+# Gates: accept only a digest that was deployed to staging and passed `hoist test staging` there.
+# (`hoist init --github --keyless` gates on the build's Sigstore provenance instead.)
+# require = ["deployed", "tests"]
+#
+# [environments.production.gates.deployed]
+# environment = "staging"
+#
+# [environments.production.gates.tests]
+# environment = "staging"
+# max_age = "7d"
+"""
+
 IMAGE_NOTE = "# TODO: a placeholder: name your image (`hoist init --force --image REF` rewrites this file).\n"
 
 
@@ -76,5 +81,6 @@ def render(project: Project) -> str:
         "STAGING": toml_string(str(project.staging)),
         "PRODUCTION": toml_string(str(project.production)),
         "IMAGE_NOTE": IMAGE_NOTE if str(project.staging) == PLACEHOLDER_IMAGE else "",
+        "GATES": keyless.gates(project) if project.keyless else GATES,
     }
     return fill(TEMPLATE, values)

@@ -4,6 +4,7 @@
   and an immutable ``:sha-<commit>``, deploys that digest to staging and tests it there.
 - ``production.yml``: the merge (a push to the production branch) runs ``hoist release staging
   production``: gates, promotion by digest, verify, deploy, health, automatic rollback.
+- with ``keyless``, ``staging.yml`` also attests the build's provenance (see :mod:`.keyless`);
 - ``rollback.yml``: by hand (``workflow_dispatch``), ``hoist rollback production [--to SEQ|DIGEST]``
   and a deploy of what production then points at.
 
@@ -15,7 +16,7 @@ user or an event controls is written into a ``run:`` script: it reaches the shel
 from __future__ import annotations
 
 from hoist import __version__
-from hoist.workflows import pins
+from hoist.workflows import keyless, pins
 from hoist.workflows.project import GHCR, Project
 from hoist.workflows.render import fill, yaml_string
 
@@ -63,7 +64,7 @@ jobs:
       cancel-in-progress: false
     permissions:
       contents: read  # check out the code and hoist.toml
-[[PACKAGES_WRITE]]    steps:
+[[PACKAGES_WRITE]][[KEYLESS_PERMISSIONS]]    steps:
       - name: Check out
         uses: [[CHECKOUT]]
         with:
@@ -86,7 +87,7 @@ jobs:
           tags: |
             [[STAGING_IMAGE]]
             [[REPOSITORY]]:sha-${{ github.sha }}
-
+[[ATTEST_STEP]]
       - name: Deploy the digest to staging
         uses: [[HOIST]]
         with:
@@ -280,4 +281,5 @@ def _render(template: str, project: Project, *, title: str, packages_why: str) -
     values["PACKAGES_WRITE"] = fill(_PACKAGES_WRITE, values) if on_ghcr else ""
     values["LOGIN_WITH"] = fill(_GHCR_LOGIN_WITH if on_ghcr else _SECRETS_LOGIN_WITH, values)
     values["LOGIN_STEP"] = "" if on_ghcr else fill(_SECRETS_LOGIN_STEP, values)
+    values.update(keyless.workflow_values(project))
     return fill(template, values)

@@ -17,6 +17,11 @@ Where each SHA came from (public records of the tag's commit, cross-checked; no 
   API (2026-09-10), and a runner log resolves ``docker/login-action@v4`` to it (2026-09-12).
 - ``docker/build-push-action`` v7.4.0: Dependabot's "bump docker/build-push-action from 7.3.0 to 7.4.0"
   compares ``53b7df96…`` (v7.3.0) with ``c3c9e263…`` (ghostty-org/ghostty's history, 2026-09).
+- ``actions/attest-build-provenance`` v4.2.2 (released 2026-08-06; the newest in a release survey of
+  2026-10-08): ``4d101475…``, read from the tag with ``git ls-remote`` and ``gh api`` in several projects'
+  pin tables, and pinned by release workflows whose reviews checked it against the tag; Renovate's
+  "Update actions/attest-build-provenance action to v4.2.2" (plengauer/Thoth#3916) moved v4.1.1
+  (``0f67c3f4…``) to it.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ SETUP_PYTHON = Pin("actions/setup-python", "5fda3b95a4ea91299a34e894583c3862153e
 SETUP_BUILDX = Pin("docker/setup-buildx-action", "f87e5991a6d7451dcb8d9637bfbc97413f497069", "v4.4.1")
 LOGIN = Pin("docker/login-action", "dbcb813823bdd20940b903addbd779551569679f", "v4.6.0")
 BUILD_PUSH = Pin("docker/build-push-action", "c3c9e263c25d99ce0380d002d59b67737d91b0dc", "v7.4.0")
+ATTEST_PROVENANCE = Pin("actions/attest-build-provenance", "4d101475d8b20a2381f78447822ac1eab6504dd8", "v4.2.2")
 
-THIRD_PARTY = (CHECKOUT, SETUP_PYTHON, SETUP_BUILDX, LOGIN, BUILD_PUSH)
+THIRD_PARTY = (CHECKOUT, SETUP_PYTHON, SETUP_BUILDX, LOGIN, BUILD_PUSH, ATTEST_PROVENANCE)
 
 PLACEHOLDER_ACTION = "OWNER/hoist@" + "0" * 40
 """The default ``--action``: it lints, and fails at its first run until it names the real repository and commit."""

@@ -34,6 +34,10 @@ class Project:
     action: Pin
     branch: str = DEFAULT_BRANCH
     test_command: str = DEFAULT_TEST_COMMAND
+    keyless: bool = False
+    """Staging attests each build's provenance (Sigstore); production's provenance gate checks it."""
+    github_repository: str | None = None
+    """``OWNER/REPO`` on GitHub, whose workflows the provenance gate accepts (None: unknown)."""
 
     @property
     def registry(self) -> str | None:
@@ -106,6 +110,17 @@ def default_image(directory: Path) -> str:
     except HoistError:
         return PLACEHOLDER_IMAGE
     return guess
+
+
+def github_repository(directory: Path, staging: Reference) -> str | None:
+    """``OWNER/REPO`` from the ``origin`` remote on GitHub, else from a ``ghcr.io/OWNER/REPO`` image."""
+    url = origin_url(directory)
+    match = _GITHUB_REMOTE.search(url) if url else None
+    if match is not None:
+        return f"{match.group(1)}/{match.group(2)}"
+    if isinstance(staging, RegistryRef) and staging.registry == GHCR and staging.repository.count("/") == 1:
+        return staging.repository
+    return None
 
 
 def origin_url(directory: Path) -> str | None:

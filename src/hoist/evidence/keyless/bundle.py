@@ -59,3 +59,28 @@ def tlog_entries(doc: dict[str, Any]) -> list[Any]:
 
 def dumps(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def is_keyless(doc: dict[str, Any]) -> bool:
+    """Signed with a Fulcio certificate (``certificate`` or ``x509CertificateChain``), not a key
+    (``publicKey``)."""
+    material = doc.get("verificationMaterial")
+    return isinstance(material, dict) and ("certificate" in material or "x509CertificateChain" in material)
+
+
+def claimed_predicate(doc: dict[str, Any]) -> str | None:
+    """The predicate type a DSSE bundle's statement *claims*, read without verifying anything: only to
+    tell a signature from an attestation before checking it (``None`` for a message signature, or a payload
+    that is not an in-toto statement)."""
+    import base64
+    import binascii
+
+    envelope = doc.get("dsseEnvelope")
+    if not isinstance(envelope, dict):
+        return None
+    try:
+        statement = json.loads(base64.b64decode(str(envelope.get("payload", "")), validate=True))
+    except (binascii.Error, ValueError):
+        return None
+    predicate = statement.get("predicateType") if isinstance(statement, dict) else None
+    return predicate if isinstance(predicate, str) else None

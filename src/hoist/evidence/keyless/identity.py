@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hoist.evidence.keyless.certificate import issuer, sans
+from hoist.evidence.keyless.certificate import extension, issuer, sans
 from hoist.evidence.keyless.policy import CLAIMS, IdentityPolicy, compile_pattern
 from hoist.evidence.keyless.reasons import Reason
 
@@ -55,6 +55,11 @@ class LibraryPolicy:
                 getattr(checks, CLAIMS[name].check)(value).verify(cert)
             except VerificationError as exc:
                 raise Refused(Reason.IDENTITY, f"certificate claim {name}: {exc}") from None
+        for name, pattern in sorted(policy.claim_patterns.items(), key=_claim_order):
+            claim = CLAIMS[name]
+            found_value = extension(cert, claim.oid, der=claim.der)
+            if found_value is None or not compile_pattern(pattern, what=name).search(found_value):
+                raise Refused(Reason.IDENTITY, f"certificate claim {name}: {found_value!r} does not match /{pattern}/")
 
 
 _FIRST_CLAIMS = ("source_repository_uri", "source_repository_ref", "build_config_uri")

@@ -69,13 +69,15 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 @dataclass(frozen=True, kw_only=True)
 class IdentityPolicy:
     """The signer a keyless signature must come from. Exactly one of ``issuer``/``issuer_regexp`` and one
-    of ``subject``/``subject_regexp``; ``claims`` maps names of :data:`CLAIMS` to the exact value required."""
+    of ``subject``/``subject_regexp``; ``claims`` maps names of :data:`CLAIMS` to the exact value required,
+    ``claim_patterns`` to a regular expression the value must match (searched, like the others)."""
 
     issuer: str | None = None
     issuer_regexp: str | None = None
     subject: str | None = None
     subject_regexp: str | None = None
     claims: Mapping[str, str] = field(default_factory=dict)
+    claim_patterns: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _one_of(self.issuer, self.issuer_regexp, "issuer", "issuer_regexp")
@@ -88,11 +90,16 @@ class IdentityPolicy:
                 raise InputError(f"unknown certificate claim {name!r} (known: {', '.join(sorted(CLAIMS))})")
             if not isinstance(value, str) or not value:
                 raise InputError(f"certificate claim {name!r} must be a non-empty string")
+        for name, pattern in self.claim_patterns.items():
+            if name not in CLAIMS:
+                raise InputError(f"unknown certificate claim {name!r} (known: {', '.join(sorted(CLAIMS))})")
+            compile_pattern(pattern, what=f"certificate claim {name}")
 
     def describe(self) -> str:
         who = self.subject if self.subject is not None else f"/{self.subject_regexp}/"
         by = self.issuer if self.issuer is not None else f"/{self.issuer_regexp}/"
         extra = "".join(f", {k}={v}" for k, v in sorted(self.claims.items()))
+        extra += "".join(f", {k}=/{v}/" for k, v in sorted(self.claim_patterns.items()))
         return f"{who} (issuer {by}{extra})"
 
 
@@ -102,11 +109,15 @@ class ProvenancePolicy:
     Actions), with predicate type ``predicate``. ``subject``/``subject_regexp`` pin the signing workflow
     (the certificate's subject); by default any GitHub workflow may sign, so a reusable workflow (the
     SLSA generator, GitHub's attest workflows) that the repository's own workflow called is accepted —
-    the repository, workflow and ref are checked in the certificate's build claims either way."""
+    the repository, workflow and ref are checked in the certificate's build claims either way.
+
+    ``ref_regexp`` instead of ``ref`` accepts every ref it matches: a workflow that builds pull requests
+    runs on ``refs/pull/<number>/merge``."""
 
     repository: str
     workflow: str
-    ref: str
+    ref: str | None = None
+    ref_regexp: str | None = None
     predicate: str = SLSA_PROVENANCE_V1
     issuer: str = GITHUB_ISSUER
     subject: str | None = None
@@ -119,23 +130,37 @@ class ProvenancePolicy:
             raise InputError(f"repository {self.repository!r} must be OWNER/NAME, e.g. 'acme/dotca'")
         if not self.workflow.startswith(".github/workflows/") or self.workflow.endswith("/"):
             raise InputError(f"workflow {self.workflow!r} must be a path such as '.github/workflows/build.yml'")
-        if not self.ref.startswith("refs/"):
+        if (self.ref is None) == (self.ref_regexp is None):
+            raise InputError("give exactly one of ref or ref_regexp")
+        if self.ref is not None and not self.ref.startswith("refs/"):
             raise InputError(f"ref {self.ref!r} must be a full git ref such as 'refs/heads/main'")
+        if self.ref_regexp is not None:
+            compile_pattern(self.ref_regexp, what="ref_regexp")
         if self.subject is not None and self.subject_regexp is not None:
             raise InputError("give either subject or subject_regexp, not both")
         self.identity()  # validates the regular expression
 
     @property
+    def workflow_path(self) -> str:
+        """``https://github.com/OWNER/REPO/PATH``: the certificate's ``build_config_uri`` before its ``@REF``."""
+        return f"{GITHUB_SERVER}/{self.repository}/{self.workflow}"
+
+    @property
     def workflow_uri(self) -> str:
         """The certificate's ``build_config_uri`` for this workflow run: ``…/OWNER/REPO/PATH@REF``."""
-        return f"{GITHUB_SERVER}/{self.repository}/{self.workflow}@{self.ref}"
+        return f"{self.workflow_path}@{self.ref if self.ref is not None else '…'}"
 
     def identity(self) -> IdentityPolicy:
-        claims = {
-            "source_repository_uri": f"{GITHUB_SERVER}/{self.repository}",
-            "source_repository_ref": self.ref,
-            "build_config_uri": self.workflow_uri,
-        }
+        """The whole policy as certificate checks (what ``verify_bundle`` enforces)."""
+        claims = {"source_repository_uri": f"{GITHUB_SERVER}/{self.repository}"}
+        patterns = {}
+        if self.ref is not None:
+            claims["source_repository_ref"] = self.ref
+            claims["build_config_uri"] = self.workflow_uri
+        else:
+            assert self.ref_regexp is not None
+            patterns["source_repository_ref"] = self.ref_regexp
+            patterns["build_config_uri"] = f"^{re.escape(self.workflow_path)}@"
         if self.trigger is not None:
             claims["build_trigger"] = self.trigger
         if self.runner_environment is not None:
@@ -146,6 +171,7 @@ class ProvenancePolicy:
             subject=self.subject,
             subject_regexp=self.subject_regexp if self.subject_regexp is not None else default,
             claims=claims,
+            claim_patterns=patterns,
         )
 
 
@@ -176,6 +202,7 @@ _PROVENANCE_KEYS = {
     "repository",
     "workflow",
     "ref",
+    "ref_regexp",
     "predicate",
     "issuer",
     "subject",
@@ -228,13 +255,16 @@ def parse_provenance_policy(doc: Mapping[str, object], *, where: str) -> Provena
     ".github/workflows/staging.yml", ref = "refs/heads/main", predicate = "https://slsa.dev/provenance/v1" }``."""
     table = _table(doc, where=where, known=_PROVENANCE_KEYS)
     try:
-        missing = [key for key in ("repository", "workflow", "ref") if key not in table]
+        missing = [key for key in ("repository", "workflow") if key not in table]
+        if "ref" not in table and "ref_regexp" not in table:
+            missing.append("ref")
         if missing:
             raise ConfigError(f"missing {', '.join(missing)}")
         return ProvenancePolicy(
             repository=_text(table["repository"], where=where, key="repository"),
             workflow=_text(table["workflow"], where=where, key="workflow"),
-            ref=_text(table["ref"], where=where, key="ref"),
+            ref=_opt(table, "ref", where),
+            ref_regexp=_opt(table, "ref_regexp", where),
             predicate=_opt(table, "predicate", where) or SLSA_PROVENANCE_V1,
             issuer=_opt(table, "issuer", where) or GITHUB_ISSUER,
             subject=_opt(table, "subject", where),
