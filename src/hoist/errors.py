@@ -25,7 +25,8 @@ unless asked (``--verbose``). Layers below the CLI raise these and never print.
     │   ├── IntegrityError            content does not match its digest, or a tag did not read back
     │   │   ├── DigestMismatch
     │   │   ├── TagRaced              a tag points elsewhere after it was written
-    │   │   └── EvidenceLost          evidence that verified at the source does not where it was carried
+    │   │   ├── EvidenceLost          evidence that verified at the source does not where it was carried
+    │   │   └── UntrustedLedger       a ledger record no trusted writer signed, where hoist needs it
     │   ├── LedgerConflict            the ledger moved under us more times than we retry
     │   ├── Cancelled                 the caller cancelled, or the call's timeout passed
     │   └── BundleRejected            a Sigstore bundle did not verify (``reason``: the check that failed)
@@ -237,6 +238,10 @@ class EvidenceLost(IntegrityError):
 
 class LedgerConflict(OperationError):
     pass
+
+
+class UntrustedLedger(IntegrityError):
+    """A ledger record no trusted writer signed, where hoist would have to rely on it."""
 
 
 class Cancelled(OperationError):

@@ -12,6 +12,33 @@ from hoist.secret import SecretScope, current_scope, redact
 
 _DRAIN_SECONDS = 1.0
 
+SAFE_VARIABLES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TZ", "TMPDIR", "LANG", "LANGUAGE"})
+"""What every command hoist runs gets from hoist's environment: enough to run, nothing secret."""
+SAFE_PREFIXES = ("LC_", "HOIST_")
+WITHHELD = frozenset({"HOIST_KEY_PASSWORD"})
+"""Never passed on unless named: hoist's own secrets."""
+
+
+def child_environment(
+    environ: Mapping[str, str], *, pass_env: Sequence[str] = (), extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment for a user's command (a test suite, a deploy script): the safe variables, the
+    ``HOIST_*`` ones, the locale, and those ``pass_env`` names (``NAME``, or ``PREFIX_*``); registry
+    and CI tokens only when named. ``extra`` is set on top."""
+    exact = {name for name in pass_env if not name.endswith("*")}
+    prefixes = tuple(name[:-1] for name in pass_env if name.endswith("*"))
+
+    def wanted(name: str) -> bool:
+        if name in exact:
+            return True
+        if name in WITHHELD:
+            return False
+        return (
+            name in SAFE_VARIABLES or name.startswith(SAFE_PREFIXES) or (bool(prefixes) and name.startswith(prefixes))
+        )
+
+    return {**{k: v for k, v in environ.items() if wanted(k)}, **(extra or {})}
+
 
 def run_passing_output(
     argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float | None, what: str

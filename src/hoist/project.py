@@ -311,6 +311,12 @@ class Project:
         env = self.context.environment(environment)
         return Ledger(self.context.open(env.image), env.name).history(limit)
 
+    def untrusted(self, environment: str, entry: Entry) -> str | None:
+        """Why ``entry`` of ``environment``'s ledger is not trusted (its ``trust`` names who may write the
+        ledger), or None when it is (or when no ``trust`` is configured)."""
+        trust = self.context.trust(self.context.environment(environment))
+        return trust.problem(entry.record, entry.signature) if trust is not None else None
+
     def status(self, *environments: str) -> list[EnvironmentStatus]:
         """Where each environment (default: all) stands: digest, age, drift, rollback readiness, last deploy."""
         from hoist.promotion.status import status
@@ -329,7 +335,8 @@ class Project:
 
         env = self.context.environment(environment)
         ctx = self.context
-        return audit(ctx.open(env.image), env, jobs=self.options.jobs, since=since, opener=ctx.open)
+        store, trust = ctx.open(env.image), ctx.trust(env)
+        return audit(store, env, jobs=self.options.jobs, since=since, opener=ctx.open, trust=trust)
 
     def sync(self, environment: str, *, dry_run: bool = False) -> SyncResult:
         """Bring ``environment``'s mirrors level with it: each gets the digest it has, its evidence and tags."""

@@ -6,6 +6,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,19 +154,29 @@ def _redacted(value: Any) -> Any:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences, carriage returns, newlines)
+    from registry content or ledger records are shown escaped, never interpreted."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def say(text: str) -> None:
-    sys.stdout.write(redact(text) + "\n")
+    """One line of output for people (registry and ledger text in it is made terminal-safe)."""
+    sys.stdout.write(printable(redact(text)) + "\n")
     sys.stdout.flush()
 
 
 def note(text: str) -> None:
     """Secondary information for humans, on stderr so stdout stays parseable."""
-    sys.stderr.write(redact(text) + "\n")
+    sys.stderr.write(printable(redact(text)) + "\n")
     sys.stderr.flush()
 
 
 def error_line(message: str) -> None:
-    message = " ".join(redact(message).split())
+    message = printable(" ".join(redact(message).split()))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         sys.stdout.write(f"::error::{_escape_annotation(message)}\n")
         sys.stdout.flush()

@@ -17,19 +17,22 @@ def command(environment: str, limit: int, json_out: bool) -> None:
     """List ENV's promotions, rollbacks and deploys, newest first."""
     project = STATE.project()
     entries = project.history(environment, limit=limit)
+    problems = [project.untrusted(environment, e) for e in entries]
     if json_out:
-        emit_json([render.entry(e) for e in entries])
+        emit_json([{**render.entry(e), "untrusted": p} for e, p in zip(entries, problems, strict=True)])
         return
     if not entries:
         say(f"{environment} has no history yet in {project.config.environment(environment).image.name}")
         return
     rows = []
-    for entry in entries:
+    for entry, problem in zip(entries, problems, strict=True):
         record = entry.record
         source = (record.source.environment if record.source else None) or ""
         if record.deploy is not None:
             source = str(record.deploy.result)
         flags = " (automatic)" if record.automatic else " (forced)" if record.forced else ""
+        if problem is not None:
+            flags += f" UNTRUSTED: {problem}"
         rows.append(
             [
                 str(record.seq),

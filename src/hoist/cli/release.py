@@ -16,6 +16,7 @@ from hoist.cli.promote import (
     report_mirrors,
     say_evidence_check,
 )
+from hoist.promotion.gates import posture
 
 
 @click.command("release")
@@ -55,6 +56,8 @@ def command(
         for gate in promoted.gates:
             say(f"  gate {gate.gate}: {'pass' if gate.passed else 'OVERRIDDEN'}: {gate.detail}")
         say_evidence_check(promoted)
+        for warning in posture(project.config, project.config.environment(promoted.environment)):
+            say(f"  note: {warning}")
         for part in parts(deployed) if deployed is not None else []:
             if part.health is not None:
                 say(f"  {part.target}: {part.health.detail}")

@@ -64,21 +64,20 @@ def command(environments: tuple[str, ...], since: int, html_file: Path | None, j
 
 
 def _measure(chosen: list[Environment], window: Window) -> list[EnvironmentMetrics]:
-    from hoist.promotion.ledger import Ledger
     from hoist.report.metrics import measure
     from hoist.report.sources import GitCommitTimes, records_since
 
-    session = STATE.session()
+    ctx = STATE.project().context
     commit_time = GitCommitTimes()
     measured = []
     for env in chosen:
         try:
-            store = session.open(env.image)
+            ledger = ctx.ledger(env, push=False)
         except ReferenceNotFound:  # an OCI layout directory nothing was promoted to yet
             note(f"{env.name}: {env.image} does not exist yet; reporting it as empty")
             records = []
         else:
-            records = records_since(Ledger(store, env.name), window.start)
+            records = records_since(ledger, window.start)
         measured.append(measure(env.name, records, commit_time, window))
     return measured
 

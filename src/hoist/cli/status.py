@@ -35,6 +35,10 @@ def command(environments: tuple[str, ...], json_out: bool) -> None:
         seq = f"seq {item.seq}" if item.seq is not None else "no promotions"
         say(f"{item.environment}: {item.digest or 'nothing'} ({seq}, {_age(item.age_seconds)} ago){drift}")
         say(f"  {item.reference}")
+        for warning in item.warnings:
+            say(f"  note: {warning}")
+        if item.untrusted:
+            say(f"  UNTRUSTED: the newest record is {item.untrusted}: do not rely on this (hoist audit verify)")
         ready = "ready" if item.rollback_ready else "not ready"
         say(f"  rollback: {ready} ({item.rollback_detail})")
         for member in item.members:

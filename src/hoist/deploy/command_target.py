@@ -15,18 +15,27 @@ from collections.abc import Mapping
 from hoist.deploy.health import Check
 from hoist.deploy.target import Deployed, Running
 from hoist.errors import OperationError
-from hoist.process import run_passing_output
+from hoist.process import child_environment, run_passing_output
 from hoist.promotion.config import DeployConfig
 
 
 class CommandTarget:
     kind = "command"
 
-    def __init__(self, config: DeployConfig, *, environment: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config: DeployConfig,
+        *,
+        environment: str,
+        environ: Mapping[str, str],
+        pass_env: tuple[str, ...] = (),
+    ) -> None:
         assert config.run is not None
         self.config = config
         self.environment = environment
         self.environ = dict(environ)
+        self.pass_env = pass_env
+        """The environment's ``pass_env``; the deploy table's own ``pass_env`` adds to it."""
 
     def describe(self) -> str:
         return f"command {self.config.run!r}"
@@ -35,14 +44,17 @@ class CommandTarget:
         return None
 
     def _run(self, image: str, digest: str, previous: Running | None) -> float:
-        env = {
-            **self.environ,
-            **self.config.env,
-            "HOIST_IMAGE": image,
-            "HOIST_DIGEST": digest,
-            "HOIST_ENV": self.environment,
-            "HOIST_PREVIOUS_IMAGE": previous.image if previous else "",
-        }
+        env = child_environment(
+            self.environ,
+            pass_env=(*self.pass_env, *self.config.pass_env),
+            extra={
+                **self.config.env,
+                "HOIST_IMAGE": image,
+                "HOIST_DIGEST": digest,
+                "HOIST_ENV": self.environment,
+                "HOIST_PREVIOUS_IMAGE": previous.image if previous else "",
+            },
+        )
         started = time.monotonic()
         code = run_passing_output(
             ["/bin/sh", "-c", self.config.run or ""],

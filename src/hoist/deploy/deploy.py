@@ -21,7 +21,7 @@ from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.config import Environment, HealthConfig, Member
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
-from hoist.promotion.ledger import Ledger, View, subject_of
+from hoist.promotion.ledger import View, subject_of
 from hoist.promotion.publish import FollowUp
 from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, MemberState, Record
 from hoist.promotion.rollback import rollback
@@ -59,7 +59,7 @@ def open_target(ctx: Context, env: Environment, member: Member | None = None) ->
     if deploy.target == "command":
         from hoist.deploy.command_target import CommandTarget
 
-        return CommandTarget(deploy, environment=env.name, environ=ctx.environ)
+        return CommandTarget(deploy, environment=env.name, environ=ctx.environ, pass_env=env.pass_env)
     if deploy.target == "gitops":
         from hoist.deploy.gitops_target import GitopsTarget
 
@@ -153,7 +153,7 @@ class Deployment:
         self.digest = digest
         self.rollback_on_failure = rollback_on_failure
         self.store = ctx.open(self.env.image, push=True)
-        self.ledger = Ledger(self.store, self.env.name)
+        self.ledger = ctx.ledger(self.env)
         self.target = target
         self.deployed: Deployed | None = None
         self.previous: Running | None = None
@@ -167,6 +167,8 @@ class Deployment:
                     self.target = open_target(self.ctx, env, self.member)
             target = self.target
             view = self.ledger.read()
+            if self.digest is None:
+                self.ledger.check_head(view)  # the digest to deploy comes from the head
             chosen = _choose_digest(self.ctx, env, self.member, view, self.digest)
             image = image_of(env, chosen, self.member)
             running = target.current()

@@ -17,7 +17,6 @@ from hoist.deploy.target import Target
 from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.context import Context
-from hoist.promotion.ledger import Ledger
 from hoist.promotion.rollback import rollback
 from hoist.timing import Timer
 
@@ -106,7 +105,7 @@ class SetDeployment:
         )
 
     def _move_back(self, listing: str) -> None:
-        view = Ledger(self.ctx.open(self.env.image), self.env.name).read()
+        view = self.ctx.ledger(self.env, push=False).read()
         if view.rollback_target is None:
             return
         try:

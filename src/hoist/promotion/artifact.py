@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import IntegrityError
 from hoist.manifest import EMPTY_DESCRIPTOR, LEDGER_RECORD_TYPE, OCI_MANIFEST, Descriptor, Manifest
 from hoist.promotion.record import Entry, Record
+from hoist.promotion.signing import RecordSignature
 
 ANNOTATION_RECORD = "dev.hoist.ledger.record"
 ANNOTATION_WINDOW = "dev.hoist.ledger.window"
 ANNOTATION_PINNED = "dev.hoist.ledger.pinned"
+ANNOTATION_SIGNATURE = "dev.hoist.ledger.signature"
 ANNOTATION_ENV = "dev.hoist.ledger.environment"
 ANNOTATION_SEQ = "dev.hoist.ledger.seq"
 ANNOTATION_KIND = "dev.hoist.ledger.kind"
@@ -37,18 +40,38 @@ ANNOTATION_CREATED = "org.opencontainers.image.created"
 _INDEX_ANNOTATIONS = (ANNOTATION_CREATED, ANNOTATION_ENV, ANNOTATION_SEQ, ANNOTATION_KIND, ANNOTATION_OUTCOME)
 
 
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    out: dict[str, Any] = {"manifest": str(entry.manifest), "record": entry.record.to_json()}
+    if entry.signature is not None:
+        out["signature"] = entry.signature.to_json()
+    return out
+
+
 def _entries_json(entries: Sequence[Entry]) -> str:
-    return json.dumps(
-        [{"manifest": str(e.manifest), "record": e.record.to_json()} for e in entries],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    return json.dumps([_entry_json(e) for e in entries], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def record_manifest(record: Record, window: Sequence[Entry], pinned: Sequence[Entry] = ()) -> Manifest:
-    """The manifest bytes for ``record`` carrying ``window`` (the records before it, newest first) and
-    ``pinned`` (older records kept in reach)."""
+@dataclass(frozen=True)
+class Parsed:
+    """What a record manifest holds."""
+
+    record: Record
+    window: list[Entry]
+    pinned: list[Entry]
+    signature: RecordSignature | None
+
+    def entry(self, digest: Digest) -> Entry:
+        return Entry(digest, self.record, self.signature)
+
+
+def record_manifest(
+    record: Record,
+    window: Sequence[Entry],
+    pinned: Sequence[Entry] = (),
+    signature: RecordSignature | None = None,
+) -> Manifest:
+    """The manifest bytes for ``record`` carrying ``window`` (the records before it, newest first),
+    ``pinned`` (older records kept in reach) and the record's ``signature``."""
     annotations = {
         ANNOTATION_CREATED: record.time,
         ANNOTATION_ENV: record.environment,
@@ -61,6 +84,8 @@ def record_manifest(record: Record, window: Sequence[Entry], pinned: Sequence[En
         annotations[ANNOTATION_OUTCOME] = str(record.outcome)
     if pinned:
         annotations[ANNOTATION_PINNED] = _entries_json(pinned)
+    if signature is not None:
+        annotations[ANNOTATION_SIGNATURE] = json.dumps(signature.to_json(), sort_keys=True, separators=(",", ":"))
     doc = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -76,12 +101,19 @@ def record_manifest(record: Record, window: Sequence[Entry], pinned: Sequence[En
 
 def _parse_entries(text: str) -> list[Entry]:
     items: list[dict[str, Any]] = json.loads(text)
-    return [Entry(Digest.parse(item["manifest"]), Record.from_json(item["record"])) for item in items]
+    return [
+        Entry(
+            Digest.parse(item["manifest"]),
+            Record.from_json(item["record"]),
+            RecordSignature.from_json(item.get("signature")),
+        )
+        for item in items
+    ]
 
 
-def parse_record_manifest(manifest: Manifest) -> tuple[Record, list[Entry], list[Entry]]:
-    """The record a ledger manifest holds, its window and its pinned records; anything inconsistent is
-    an integrity error."""
+def parse_record_manifest(manifest: Manifest) -> Parsed:
+    """The record a ledger manifest holds, its window, its pinned records and its signature; anything
+    inconsistent is an integrity error."""
     what = f"ledger record {manifest.digest}"
     try:
         doc = json.loads(manifest.raw)
@@ -89,6 +121,8 @@ def parse_record_manifest(manifest: Manifest) -> tuple[Record, list[Entry], list
         record = Record.from_json(json.loads(annotations[ANNOTATION_RECORD]))
         window = _parse_entries(annotations.get(ANNOTATION_WINDOW, "[]"))
         pinned = _parse_entries(annotations.get(ANNOTATION_PINNED, "[]"))
+        signed = annotations.get(ANNOTATION_SIGNATURE)
+        signature = RecordSignature.from_json(json.loads(signed)) if signed else None
         subject = doc["subject"]["digest"]
     except (KeyError, TypeError, ValueError) as exc:
         raise IntegrityError(f"{what} is not a hoist ledger record: {exc}") from exc
@@ -96,7 +130,7 @@ def parse_record_manifest(manifest: Manifest) -> tuple[Record, list[Entry], list
         raise IntegrityError(f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record")
     if subject != str(record.digest) or annotations.get(ANNOTATION_SEQ) != str(record.seq):
         raise IntegrityError(f"{what}: its annotations disagree with the record it holds")
-    return record, window, pinned
+    return Parsed(record, window, pinned, signature)
 
 
 def record_descriptor(manifest: Manifest, record: Record) -> Descriptor:

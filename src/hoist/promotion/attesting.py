@@ -23,7 +23,6 @@ from hoist.evidence.reports import SeverityCounts
 from hoist.manifest import Descriptor
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
-from hoist.promotion.ledger import Ledger
 from hoist.promotion.provenance import ci_info
 from hoist.store.base import Store
 
@@ -69,8 +68,7 @@ def subjects(
         raise InputError(f"{env.name} holds several images: name the one the digest is for (only)")
     for name in only:
         env.member(name)
-    ledger_store = ctx.open(env.image, push=True)
-    healthy = Ledger(ledger_store, env.name).read().last_healthy_deploy() if digest is None else None
+    healthy = ctx.ledger(env, push=False).read().last_healthy_deploy() if digest is None else None
     found: list[tuple[str, Store, Descriptor]] = []
     for member in env.members:
         if only and member.name not in only:
@@ -108,7 +106,7 @@ def run_tests(
     ``HOIST_HEALTH_URL`` set."""
     from hoist.evidence.junit import load_junit
     from hoist.evidence.sign import attest
-    from hoist.process import run_passing_output
+    from hoist.process import child_environment, run_passing_output
 
     if not argv:
         raise InputError("give the test command to run")
@@ -117,8 +115,7 @@ def run_tests(
     _member_name, _store, image = images[0]
     signer = _key(ctx, env, key)
     health = env.health.url if env.health and env.health.url else ""
-    child_env = {
-        **ctx.environ,
+    extra = {
         "HOIST_ENV": env.name,
         "HOIST_DIGEST": str(image.digest),
         "HOIST_IMAGE": f"{env.image.name}@{image.digest}",
@@ -129,6 +126,7 @@ def run_tests(
             if env.is_set
         },
     }
+    child_env = child_environment(ctx.environ, pass_env=env.pass_env, extra=extra)
     started = ctx.now()
     code = run_passing_output(
         list(argv), env=child_env, cwd=str(cwd or os.getcwd()), timeout=None, what="the test command"

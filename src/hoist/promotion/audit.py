@@ -10,10 +10,11 @@ from typing import Any
 from hoist.digest import Digest
 from hoist.errors import HoistError, NotFound
 from hoist.manifest import Manifest
-from hoist.promotion.artifact import parse_record_manifest
+from hoist.promotion.artifact import Parsed, parse_record_manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.ledger import Ledger
-from hoist.promotion.record import Entry, Kind, Record
+from hoist.promotion.record import Entry, Kind
+from hoist.promotion.signing import Trust
 from hoist.ref import Reference, parse_reference
 from hoist.store.base import Store
 
@@ -35,6 +36,8 @@ class Audit:
     since: int | None = None
     """The oldest sequence number checked (None: the whole ledger)."""
     records: int = 0
+    untrusted: int = 0
+    """Records no trusted writer signed (with ``trust`` configured)."""
     head: str | None = None
     digests_checked: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -56,6 +59,7 @@ class Audit:
             "since": self.since,
             "ok": self.ok,
             "records": self.records,
+            "untrusted": self.untrusted,
             "head": self.head,
             "digests_checked": self.digests_checked,
             "findings": [f.to_json() for f in self.findings],
@@ -66,7 +70,13 @@ Opener = Callable[[Reference], Store]
 
 
 def audit(
-    store: Store, env: Environment, *, jobs: int = 8, since: int | None = None, opener: Opener | None = None
+    store: Store,
+    env: Environment,
+    *,
+    jobs: int = 8,
+    since: int | None = None,
+    opener: Opener | None = None,
+    trust: Trust | None = None,
 ) -> Audit:
     """Check every record from the head back to the first (or to sequence ``since``): each link, each
     copy later records keep, and each recorded digest and history tag.
@@ -86,7 +96,7 @@ def audit(
         records = _Records(store, pool)
         records.add(head)
         records.prefetch(_claims(records, head.digest, since))
-        seen, copies = _walk_chain(records, head.digest, env, result, since)
+        seen, copies = _walk_chain(records, head.digest, env, result, since, trust)
     result.records = len(seen)
     if not seen:
         return result
@@ -101,12 +111,11 @@ class _Records:
     def __init__(self, store: Store, pool: ThreadPoolExecutor) -> None:
         self.store = store
         self.pool = pool
-        self.found: dict[Digest, tuple[Record, list[Entry]] | HoistError] = {}
+        self.found: dict[Digest, Parsed | HoistError] = {}
 
     def add(self, manifest: Manifest) -> None:
         try:
-            record, window, _pinned = parse_record_manifest(manifest)
-            self.found[manifest.digest] = (record, window)
+            self.found[manifest.digest] = parse_record_manifest(manifest)
         except HoistError as exc:
             self.found[manifest.digest] = exc
 
@@ -116,7 +125,7 @@ class _Records:
         except HoistError as exc:
             self.found[digest] = exc
 
-    def get(self, digest: Digest) -> tuple[Record, list[Entry]]:
+    def get(self, digest: Digest) -> Parsed:
         if digest not in self.found:
             self._fetch(digest)
         found = self.found[digest]
@@ -136,9 +145,10 @@ def _claims(records: _Records, head: Digest, since: int | None) -> list[Digest]:
     digest: Digest | None = head
     while digest is not None:
         try:
-            record, window = records.get(digest)
+            parsed = records.get(digest)
         except HoistError:
             return named  # the walk reports it
+        record, window = parsed.record, parsed.window
         named += [e.manifest for e in window]
         oldest = window[-1].record if window else record
         if since is not None and oldest.seq <= since:
@@ -150,24 +160,28 @@ def _claims(records: _Records, head: Digest, since: int | None) -> list[Digest]:
 
 
 def _walk_chain(
-    records: _Records, head: Digest, env: Environment, result: Audit, since: int | None
+    records: _Records, head: Digest, env: Environment, result: Audit, since: int | None, trust: Trust | None
 ) -> tuple[list[Entry], dict[Digest, list[tuple[int, str]]]]:
     """Every record reachable from the head by each record's own link, newest first, and the copies
     each window keeps."""
     copies: dict[Digest, list[tuple[int, str]]] = {}
     seen: list[Entry] = []
+    untrusted: list[tuple[int, str]] = []
     expected_seq: int | None = None
     digest: Digest | None = head
     while digest is not None:
         after = seen[-1].record.seq if seen else None
         try:
-            record, window = records.get(digest)
+            parsed = records.get(digest)
         except NotFound as exc:
             result.error(after, f"the chain is broken after seq {after}: a record was deleted ({exc})")
             break
         except HoistError as exc:
             result.error(after, f"the record before seq {after} was altered: {exc}")
             break
+        record, window = parsed.record, parsed.window
+        if trust is not None and (problem := trust.problem(record, parsed.signature)) is not None:
+            untrusted.append((record.seq, problem))
         if record.environment != env.name:
             result.error(record.seq, f"record {digest} belongs to {record.environment!r}")
         if expected_seq is not None and record.seq != expected_seq:
@@ -178,13 +192,30 @@ def _walk_chain(
         if window and record.previous_record != window[0].manifest:
             result.error(record.seq, f"record seq {record.seq} links to {record.previous_record}, its window "
                          f"to {window[0].manifest}: one of them was altered")  # fmt: skip
-        seen.append(Entry(digest, record))
+        seen.append(parsed.entry(digest))
         if since is not None and record.seq <= since:
-            return seen, copies
+            break
         digest = record.previous_record
+    _report_untrusted(untrusted, result)
+    if since is not None and seen and seen[-1].record.seq <= since:
+        return seen, copies
     if seen and seen[-1].record.previous_record is None and seen[-1].record.seq != 1:
         result.error(seen[-1].record.seq, f"the first record has seq {seen[-1].record.seq}, expected 1")
     return seen, copies
+
+
+def _report_untrusted(untrusted: list[tuple[int, str]], result: Audit) -> None:
+    """Records no trusted writer signed: one error naming the oldest (where the untrusted part begins)."""
+    if not untrusted:
+        return
+    first_seq, why = min(untrusted)
+    newest = max(seq for seq, _ in untrusted)
+    span = f"seq {first_seq}" if first_seq == newest else f"seq {first_seq} to {newest}"
+    result.untrusted = len(untrusted)
+    result.error(
+        first_seq,
+        f"{len(untrusted)} record(s) not written by a trusted writer ({span}); the first, seq {first_seq}, is {why}",
+    )
 
 
 def _check_copies(seen: list[Entry], copies: dict[Digest, list[tuple[int, str]]], result: Audit) -> None:

@@ -71,6 +71,8 @@ class DeployConfig:
     stop_timeout: float = 10.0
     workdir: Path | None = None
     gitops: GitopsConfig | None = None
+    pass_env: tuple[str, ...] = ()
+    """For a command: the variables of hoist's environment it gets beside the safe ones."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +112,15 @@ class Member:
         return self.image.tag
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrustConfig:
+    """Who may write an environment's ledger: ``trust = { keys = [...], since = N }``."""
+
+    keys: tuple[Path, ...]
+    since: int = 1
+    """The first sequence number that must be signed (older records predate signing)."""
+
+
 SAME_LABELS = {
     "revision": "org.opencontainers.image.revision",
     "version": "org.opencontainers.image.version",
@@ -138,6 +149,10 @@ class Environment:
     """Defined with ``images = {...}``: several images promoted, recorded and rolled back together."""
     same: tuple[str, ...] = ()
     """Labels every member must carry with one value (``org.opencontainers.image.revision``...)."""
+    trust: TrustConfig | None = None
+    """Who may write the ledger; None: every record counts (the ledger is as trusted as the registry)."""
+    pass_env: tuple[str, ...] = ()
+    """Environment variables (names, or ``PREFIX_*``) passed to ``hoist test`` and command deploys."""
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -330,7 +345,7 @@ def _mirror(table: Table, index: int, template: str, member: str) -> Reference:
 def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
     table.check_keys(
         ["image", "images", "mirrors", "same", "from", "tags", "history_tag", "require", "gates", "deploy", "health",
-         "key", "trusted_root"]
+         "key", "trusted_root", "trust", "pass_env"]
     )  # fmt: skip
     members = _members(name, table, base)
     same = tuple(SAME_LABELS.get(label, label) for label in table.strings("same"))
@@ -353,7 +368,27 @@ def _environment(name: str, table: Table, base: Path, default_history: str) -> E
         members=members,
         is_set=table.has("images"),
         same=same,
+        trust=_trust(table.table("trust"), base),
+        pass_env=tuple(_names(table, "pass_env")),
     )
+
+
+def _trust(table: Table | None, base: Path) -> TrustConfig | None:
+    if table is None:
+        return None
+    table.check_keys(["keys", "since"])
+    keys = tuple(_relative(base, k) for k in table.strings("keys"))
+    if not keys:
+        raise table.fail("keys", 'list the public keys that may write this ledger: keys = ["keys/production.pub"]')
+    return TrustConfig(keys=keys, since=table.integer("since", default=1, minimum=1))
+
+
+def _names(table: Table, key: str) -> list[str]:
+    names = table.strings(key)
+    for index, name in enumerate(names):
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\*?$", name):
+            raise table.fail(f"{key}[{index}]", "expected a variable name, or a prefix ending in * (GITHUB_*)")
+    return names
 
 
 def _gates(env: Table, base: Path) -> GatesConfig:
@@ -427,7 +462,7 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
             stop_timeout=table.duration("stop_timeout", default=10.0) or 0.0,
         )
     if target == "command":
-        table.check_keys(["target", "run", "env", "timeout", "workdir"])
+        table.check_keys(["target", "run", "env", "timeout", "workdir", "pass_env"])
         workdir = table.string("workdir")
         return DeployConfig(
             target=target,
@@ -435,6 +470,7 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
             env=table.mapping("env"),
             timeout=table.duration("timeout", default=600.0) or 600.0,
             workdir=_relative(base, workdir) if workdir else base,
+            pass_env=tuple(_names(table, "pass_env")),
         )
     if target == "gitops":
         return DeployConfig(target=target, gitops=parse_gitops(table))

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from hoist.evidence.keyless.trust import TrustRoot
     from hoist.evidence.keys import PrivateKey, PublicKey
     from hoist.ops.copy import CopyObserver
+    from hoist.promotion.ledger import Ledger
     from hoist.promotion.notify import Delivery
+    from hoist.promotion.signing import Trust
 
 PasswordPrompt = Callable[[str], str]
 """Asks for a key's password (like ``getpass.getpass``) when no environment variable holds one."""
@@ -44,6 +46,7 @@ class Context:
     deliveries: list[Delivery] = field(default_factory=list)
     """Every webhook delivery of this context's events (failed ones are warnings, never errors)."""
     _keys: dict[Path, PrivateKey] = field(default_factory=dict)
+    _trusts: dict[str, Trust] = field(default_factory=dict)
     _trust: dict[Path | None, TrustRoot] = field(default_factory=dict)
 
     def environment(self, name: str) -> Environment:
@@ -74,6 +77,38 @@ class Context:
 
             self._keys[path] = load_private_key(path, password=password)
         return self._keys[path]
+
+    def trust(self, env: Environment) -> Trust | None:
+        """Who may write ``env``'s ledger (its ``trust``), with the keys read once."""
+        if env.trust is None:
+            return None
+        from hoist.promotion.signing import Trust
+
+        if env.name not in self._trusts:
+            self._trusts[env.name] = Trust(keys=tuple(self.public_keys(env.trust.keys)), since=env.trust.since)
+        return self._trusts[env.name]
+
+    def ledger(self, env: Environment, *, push: bool = True) -> Ledger:
+        """``env``'s ledger: records it writes are signed with the environment's ``key``, and its ``trust``
+        decides which records count."""
+        from hoist.promotion.ledger import Ledger
+
+        signer = self.private_key(env.key) if env.key is not None and push else None
+        trust = self.trust(env)
+        if push and trust is not None:  # records this ledger would not accept are not written at all
+            from hoist.errors import ConfigError
+
+            if signer is None:
+                raise ConfigError(
+                    f"{env.name}'s trust accepts only signed records: set its key (the private key whose public "
+                    "key trust lists)"
+                )
+            if all(key.keyid != signer.public_key().keyid for key in trust.keys):
+                raise ConfigError(
+                    f"{env.name}'s key {env.key} is not among the keys its trust lists: records it signs would "
+                    "not be trusted"
+                )
+        return Ledger(self.open(env.image, push=push), env.name, signer=signer, trust=trust)
 
     def announce(self, kind: str, environment: str, **fields: Any) -> None:
         """Tell the configured webhooks (``[notify]``) that ``kind`` happened; never raises."""

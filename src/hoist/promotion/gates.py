@@ -26,7 +26,7 @@ from hoist.evidence.reports import Severity
 from hoist.manifest import LEDGER_RECORD_TYPE
 from hoist.ops.referrers import list_referrers
 from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_KIND, ANNOTATION_SEQ
-from hoist.promotion.config import Environment
+from hoist.promotion.config import Config, Environment
 from hoist.promotion.context import Context
 from hoist.promotion.ledger import Ledger
 from hoist.promotion.record import Entry, GateResult, Kind
@@ -88,8 +88,7 @@ class Gates:
 
     def deployed(self, digest: Digest) -> GateResult:
         env = self._env(self.target.gates.deployed_environment)
-        store = self.ctx.open(env.image)
-        ledger = Ledger(store, env.name)
+        ledger = self.ctx.ledger(env, push=False)
         deploys = ledger.read().deploys_of(digest, self.member)
         if not any(e.record.healthy_deploy for e in deploys):  # older than the head keeps: the referrers
             seen = {e.manifest for e in deploys}
@@ -200,6 +199,22 @@ class Gates:
         return keyless_gates.provenance(self.ctx, self.source, self.target, digest)
 
 
+def posture(config: Config, env: Environment) -> list[str]:
+    """What ``env``'s gates take on trust: evidence anyone who can push may have written."""
+    gates, warnings = env.gates, []
+    for gate, keys in (("tests", gates.tests_keys), ("scan", gates.scan_keys)):
+        if gate in gates.require and not keys:
+            warnings.append(f"the {gate} gate accepts unsigned evidence (anyone who can push can write it): set keys")
+    if "deployed" in gates.require:
+        source = config.environments.get(gates.deployed_environment or env.source or "")
+        if source is not None and source.trust is None:
+            warnings.append(
+                f"the deployed gate reads {source.name}'s ledger, which has no trust: anyone who can push can "
+                "write its records"
+            )
+    return warnings
+
+
 def _deploys_listed(ledger: Ledger, digest: Digest) -> list[Entry]:
     """Deploy records of ``digest`` in ``ledger`` found through the image's referrers (each one read and
     checked: a listing is only a pointer)."""
@@ -212,6 +227,8 @@ def _deploys_listed(ledger: Ledger, digest: Digest) -> list[Entry]:
             continue
         entry, _window = ledger.entry(descriptor.digest)
         record = entry.record
+        if ledger.trust is not None and ledger.trust.problem(record, entry.signature) is not None:
+            continue  # a listing any pusher could have written
         if record.environment == ledger.environment and record.kind is Kind.DEPLOY and record.digest == digest:
             found.append(entry)
     return found

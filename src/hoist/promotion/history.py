@@ -48,9 +48,29 @@ class History:
 
     @property
     def known(self) -> tuple[Entry, ...]:
-        """Every record in hand, newest first, without repeats."""
+        """Every record in hand that may be used for a decision, newest first, without repeats (with a
+        ``trust`` set, untrusted records are left out)."""
         seen = {e.manifest for e in self.entries}
-        return self.entries + tuple(e for e in self.pinned if e.manifest not in seen)
+        found = self.entries + tuple(e for e in self.pinned if e.manifest not in seen)
+        return tuple(e for e in found if self.problem(e) is None)
+
+    def problem(self, entry: Entry) -> str | None:
+        """Why ``entry`` may not be used for a decision (None: it may)."""
+        trust = getattr(self, "trust", None)
+        return trust.problem(entry.record, entry.signature) if trust is not None else None
+
+    @property
+    def head_problem(self) -> str | None:
+        return self.problem(self.entries[0]) if self.entries else None
+
+    def untrusted(self) -> list[tuple[Entry, str]]:
+        """The records in hand no trusted writer signed, and why."""
+        found = []
+        for entry in self.entries + self.pinned:
+            problem = self.problem(entry)
+            if problem is not None:
+                found.append((entry, problem))
+        return found
 
     def record_at(self, seq: int) -> Entry | None:
         return next((e for e in self.known if e.record.seq == seq), None)

@@ -22,9 +22,10 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
-from hoist.errors import HoistError, IntegrityError, LedgerConflict, NotFound
+from hoist.errors import HoistError, IntegrityError, LedgerConflict, NotFound, UntrustedLedger
 from hoist.manifest import LEDGER_RECORD_TYPE, OCI_EMPTY, OCI_EMPTY_BYTES, Descriptor, Manifest
 from hoist.ops.referrers import update_fallback_index
 from hoist.promotion.artifact import (
@@ -37,7 +38,11 @@ from hoist.promotion.artifact import (
 )
 from hoist.promotion.history import History
 from hoist.promotion.record import Entry, Kind, Record
+from hoist.promotion.signing import RecordSignature, Trust, sign_record
 from hoist.store.base import Store
+
+if TYPE_CHECKING:
+    from hoist.evidence.keys import PrivateKey
 
 log = logging.getLogger("hoist.ledger")
 
@@ -66,6 +71,8 @@ class View(History):
     read_at: float = 0.0
     head_manifest: Manifest | None = None
     """The head record's manifest as read (None when the ledger is empty or the view was built)."""
+    trust: Trust | None = None
+    """Who may write the ledger; records of others are left out of every decision."""
 
 
 BuildRecord = Callable[[View], Record]
@@ -95,10 +102,11 @@ class Pending:
     attempts: int = 1
     superseded: list[Digest] = field(default_factory=list)
     """Records this append wrote that lost a race (and were written again on top)."""
+    signature: RecordSignature | None = None
 
     @property
     def entry(self) -> Entry:
-        return Entry(self.manifest.digest, self.record)
+        return Entry(self.manifest.digest, self.record, self.signature)
 
     @property
     def remaining(self) -> float:
@@ -107,11 +115,23 @@ class Pending:
 
 
 class Ledger:
-    def __init__(self, store: Store, environment: str, *, settle: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        environment: str,
+        *,
+        settle: float | None = None,
+        signer: PrivateKey | None = None,
+        trust: Trust | None = None,
+    ) -> None:
         self.store = store
         self.environment = environment
         self.tag = head_tag(environment)
         self._settle = settle if settle is not None else settle_override()
+        self.signer = signer
+        """Signs every record this ledger writes (the environment's ``key``)."""
+        self.trust = trust
+        """Who may write the ledger (the environment's ``trust``): other records are untrusted."""
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -121,17 +141,18 @@ class Ledger:
         try:
             manifest = self.store.get_manifest(self.tag)
         except NotFound:
-            return View((), (), started)
-        record, window, pinned = parse_record_manifest(manifest)
-        if record.environment != self.environment:
-            raise IntegrityError(f"{self.tag} in {self.store.location} holds a record of {record.environment!r}")
-        return View((Entry(manifest.digest, record), *window), tuple(pinned), started, manifest)
+            return View((), (), started, trust=self.trust)
+        parsed = parse_record_manifest(manifest)
+        if parsed.record.environment != self.environment:
+            where = f"{self.tag} in {self.store.location}"
+            raise IntegrityError(f"{where} holds a record of {parsed.record.environment!r}")
+        entries = (parsed.entry(manifest.digest), *parsed.window)
+        return View(entries, tuple(parsed.pinned), started, manifest, trust=self.trust)
 
     def entry(self, digest: Digest) -> tuple[Entry, list[Entry]]:
         """The record held by manifest ``digest``, and its window."""
-        manifest = self.store.get_manifest(digest)
-        record, window, _pinned = parse_record_manifest(manifest)
-        return Entry(digest, record), window
+        parsed = parse_record_manifest(self.store.get_manifest(digest))
+        return parsed.entry(digest), parsed.window
 
     def history(self, limit: int | None = None, view: View | None = None) -> list[Entry]:
         """Newest first; reads older windows only when ``limit`` reaches past what is in hand."""
@@ -163,8 +184,9 @@ class Ledger:
             manifest = self.store.get_manifest(self.tag)
         except NotFound:
             return
-        record, window, _pinned = parse_record_manifest(manifest)
-        yield Entry(manifest.digest, record), window
+        parsed = parse_record_manifest(manifest)
+        record, window = parsed.record, parsed.window
+        yield parsed.entry(manifest.digest), window
         while record.previous_record is not None:
             entry, window = self.entry(record.previous_record)
             record = entry.record
@@ -184,16 +206,29 @@ class Ledger:
         if view.head is None:
             self.store.push_bytes(OCI_EMPTY_BYTES, OCI_EMPTY)  # every record references the empty blob
             view = self.read()
+        self.check_head(view)
         return self._put(build, view)
+
+    def check_head(self, view: View) -> None:
+        """Refuse to build on a head no trusted writer signed: the new record would vouch for it."""
+        problem = view.head_problem
+        if problem is not None and view.head is not None:
+            raise UntrustedLedger(
+                f"the newest record of {self.environment} (seq {view.head.record.seq}, {view.head.manifest}) is "
+                f"{problem}: hoist will not build on it; 'hoist audit verify {self.environment}' shows where the "
+                "trusted records end"
+            )
 
     def _put(self, build: BuildRecord, view: View, attempts: int = 1) -> Pending:
         record = build(view)
-        manifest = record_manifest(record, view.entries[: WINDOW - 1], view.pins_for(record, WINDOW - 1))
+        signature = sign_record(record, self.signer) if self.signer is not None else None
+        window, pins = view.entries[: WINDOW - 1], view.pins_for(record, WINDOW - 1)
+        manifest = record_manifest(record, window, pins, signature)
         indexed = self.store.put_manifest(manifest, tag=self.tag)
         written = time.monotonic()
         gap = written - view.read_at
         settle = self._settle if self._settle is not None else min(max(3 * gap, MIN_SETTLE), MAX_SETTLE)
-        return Pending(build, view, record, manifest, indexed, written, settle, attempts)
+        return Pending(build, view, record, manifest, indexed, written, settle, attempts, signature=signature)
 
     def confirm(self, pending: Pending) -> Appended:
         """Wait out the settle delay, then make sure the record is in the chain (writing it again on top of
@@ -203,7 +238,7 @@ class Ledger:
             found = self.store.head_manifest(self.tag)
             if found is not None and found.digest == pending.manifest.digest:
                 entries = (pending.entry, *pending.view.entries)
-                view = View(entries, pending.view.pinned, pending.written, pending.manifest)
+                view = View(entries, pending.view.pinned, pending.written, pending.manifest, trust=self.trust)
                 return Appended(pending.entry, view, pending.manifest, pending.indexed)
             after = self.read()
             log.debug("ledger %s: record seq %d met a concurrent writer", self.tag, pending.record.seq)

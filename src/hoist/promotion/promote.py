@@ -31,7 +31,7 @@ from hoist.ops.copy import CopyResult
 from hoist.promotion.config import Environment, Member
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
-from hoist.promotion.ledger import Ledger, View
+from hoist.promotion.ledger import View
 from hoist.promotion.moving import MemberMove, copy_member, plan_member, put_back, same_labels
 from hoist.promotion.publish import FollowUp, Publish
 from hoist.promotion.record import GateResult, Kind, OverrideInfo, Record, Source
@@ -173,7 +173,7 @@ class Promotion:
         self._signer: PrivateKey | None = None
         self._publish: Publish | None = None
         self.store = ctx.open(self.target_env.image, push=not dry_run)
-        self.ledger = Ledger(self.store, self.target_env.name)
+        self.ledger = ctx.ledger(self.target_env, push=not dry_run)
         self.result = PromoteResult(
             source=self.source_env.image,
             environment=self.target_env.name,
@@ -219,6 +219,8 @@ class Promotion:
                 digest = moves[0].digest if moves else view.current
                 what = f"promotion of {_describe(moves)} to {target.name}"
                 gates, override = decide(results, override=self.override, what=what, subject=digest)
+        if not self.dry_run:
+            self.ledger.check_head(view)  # before anything moves: the record would vouch for the head
         state = view.current_members
         for move in moves:
             move.previous = state[move.member.name].digest if state and move.member.name in state else (

@@ -8,7 +8,7 @@ from hoist.digest import Digest
 from hoist.errors import DeleteUnsupported, InputError
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
-from hoist.promotion.ledger import Ledger, View, subject_of
+from hoist.promotion.ledger import View, subject_of
 from hoist.promotion.record import Kind, Record
 
 
@@ -28,7 +28,7 @@ def prune(ctx: Context, name: str, *, keep: int, dry_run: bool = False) -> Prune
         raise InputError("keep at least 1 history tag (the current image's history tag is always kept)")
     env = ctx.environment(name)
     store = ctx.open(env.image, push=not dry_run)
-    ledger = Ledger(store, env.name)
+    ledger = ctx.ledger(env, push=not dry_run)
     view = ledger.read()
     if view.head is None:
         raise InputError(f"{env.name} has no ledger in {store.location}: nothing to prune")

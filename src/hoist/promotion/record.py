@@ -12,13 +12,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hoist import __version__
 from hoist.clock import parse_time_or_none
 from hoist.digest import Digest
 from hoist.errors import HoistError, IntegrityError
 from hoist.manifest import Descriptor
+
+if TYPE_CHECKING:
+    from hoist.promotion.signing import RecordSignature
 
 
 class Kind(enum.StrEnum):
@@ -432,7 +435,8 @@ def _parse_members(value: Any) -> dict[str, MemberState] | None:
 
 @dataclass(frozen=True)
 class Entry:
-    """A record and the digest of the manifest that holds it."""
+    """A record, the digest of the manifest that holds it, and the record's signature (when signed)."""
 
     manifest: Digest
     record: Record
+    signature: RecordSignature | None = field(default=None, compare=False)

@@ -109,11 +109,11 @@ def rollback(
     checks) may go to any digest the environment served, and is recorded as such."""
     timer = Timer()
     env = ctx.environment(name)
-    store = ctx.open(env.image, push=not dry_run)
-    ledger = Ledger(store, env.name)
+    ledger = ctx.ledger(env, push=not dry_run)
     reason = reason if reason is not None else (override.reason if override is not None else None)
     with timer.stage("resolve"):
         view = ledger.read()
+        ledger.check_head(view)  # the rollback target comes from the head: only a trusted one will do
         target, known = _choose(ledger, view, env, to)
         rules: list[GateResult] = []
         if not known and not automatic:

@@ -9,7 +9,8 @@ from hoist.digest import Digest
 from hoist.errors import HoistError
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
-from hoist.promotion.ledger import Ledger, View
+from hoist.promotion.gates import posture
+from hoist.promotion.ledger import View
 from hoist.promotion.record import DeployOutcome
 from hoist.promotion.sync import MirrorState, mirror_states, wanted
 from hoist.ref import Reference
@@ -47,6 +48,11 @@ class EnvironmentStatus:
     deployed_at: str | None
     deploy_result: DeployOutcome | None
     records: int
+    warnings: list[str] = field(default_factory=list)
+    """What the environment's gates take on trust (unsigned evidence, a ledger without ``trust``)."""
+    untrusted: str | None = None
+    """Why the ledger's newest record is not trusted (``trust`` in hoist.toml); None when it is, or when no
+    ``trust`` is configured. The digest shown then comes from a record no trusted writer signed."""
     members: list[MemberStatus] = field(default_factory=list)
     """For an environment of several images: each of them."""
     mirrors: list[MirrorState] = field(default_factory=list)
@@ -59,7 +65,7 @@ class EnvironmentStatus:
 
 def environment_status(ctx: Context, store: Store, env: Environment) -> EnvironmentStatus:
     """Three requests (the tag, the ledger head, the rollback target's history tag), at any ledger length."""
-    view = Ledger(store, env.name).read()
+    view = ctx.ledger(env, push=False).read()
     tag = store.head_manifest(env.tag)
     tag_digest = tag.digest if tag is not None else None
     head = view.head
@@ -85,6 +91,8 @@ def environment_status(ctx: Context, store: Store, env: Environment) -> Environm
         deploy_result=deploy.record.outcome if deploy else None,
         records=head.record.seq if head else 0,
     )
+    status.untrusted = view.head_problem
+    status.warnings = posture(ctx.config, env)
     if env.is_set:
         _members(ctx, env, view, status)
     if env.mirrors:

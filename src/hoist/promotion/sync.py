@@ -13,7 +13,7 @@ from hoist.ops.copy import CopyOptions, copy_image, write_tags
 from hoist.promotion.config import Environment, Member
 from hoist.promotion.context import Context
 from hoist.promotion.history import new_record
-from hoist.promotion.ledger import Ledger, View, subject_of
+from hoist.promotion.ledger import View, subject_of
 from hoist.promotion.record import Kind, Record
 from hoist.promotion.rollback import static_tags
 from hoist.ref import Reference
@@ -82,7 +82,7 @@ def sync(ctx: Context, name: str, *, dry_run: bool = False) -> SyncResult:
     if not env.mirrors:
         raise InputError(f"{env.name} has no mirrors (mirrors = [...] in hoist.toml)")
     store = ctx.open(env.image, push=not dry_run)
-    ledger = Ledger(store, env.name)
+    ledger = ctx.ledger(env, push=not dry_run)
     view = ledger.read()
     digests = wanted(view, env)
     if not digests:

@@ -28,7 +28,8 @@ def records_since(ledger: Ledger, start: datetime) -> list[Record]:
             break
         entry, window = ledger.entry(oldest.previous_record)
         entries += [entry, *window]
-    return [e.record for e in entries]
+    trust = ledger.trust  # records no trusted writer signed say nothing the report can count on
+    return [e.record for e in entries if trust is None or trust.problem(e.record, e.signature) is None]
 
 
 class GitCommitTimes:

@@ -21,6 +21,14 @@ TEMPLATE = """\
 
 [environments.staging]
 [[IMAGE_NOTE]]image = [[STAGING]]
+# Sign what hoist records for staging (test results, scans, ledger records) with a key, and accept
+# staging's ledger only from it: anyone who can push to the registry could otherwise write evidence and
+# records that production's gates would believe. `hoist keygen --output-prefix keys/staging` makes the
+# pair; in CI the password comes from HOIST_KEY_PASSWORD (docs/security.md).
+# key = "keys/staging.key"
+# trust = { keys = ["keys/staging.pub"] }
+# Variables `hoist test` and command deploys may see beside the safe ones (PATH, HOME, HOIST_*...):
+# pass_env = ["API_TEST_TOKEN"]
 
 # How staging runs an image. The staging workflow's `hoist deploy staging` needs this table:
 # uncomment it and say how. A command gets HOIST_IMAGE (repository@digest), HOIST_DIGEST,
@@ -71,6 +79,7 @@ GATES = """\
 # [environments.production.gates.tests]
 # environment = "staging"
 # max_age = "7d"
+# keys = ["keys/staging.pub"]   # only results staging's key signed (unsigned evidence proves nothing)
 """
 
 IMAGE_NOTE = "# TODO: a placeholder: name your image (`hoist init --force --image REF` rewrites this file).\n"
