@@ -234,12 +234,6 @@ def test_without_credentials_a_push_is_refused_in_one_line(
         assert client.get(f"/v2/{unique_repo}/tags/list").status_code == 404  # nothing was created
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hoist bug: Pulp (like any token server) hands an anonymous caller a token without the "
-    "needed access; the retried request's 401 then reads 'check that your credentials grant pull' "
-    "although there are no credentials: it should say to log in (docker login HOST)",
-)
 def test_without_credentials_the_error_says_to_log_in(
     hoist: Hoist, pulp: RunningPulp, images: Images, unique_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -179,8 +179,8 @@ def test_a_test_command_printing_its_environment_shows_no_secret_hoist_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``hoist test`` passes the command's output through; like GitHub Actions with registered secrets, the
-    values hoist read in this command (the key password the command inherits, the registry credentials)
-    are masked in it."""
+    values hoist read in this command (the key password, the registry credentials a command reads through
+    a variable ``pass_env`` lets through) are masked in it. The key password itself is never passed on."""
     key_password = "key-pass-4471-quux"
     monkeypatch.setenv("HOIST_KEY_PASSWORD", key_password)
     docker = docker_config(tmp_path / "docker", auth_registry.host, basic_entry(auth_registry))
@@ -197,11 +197,15 @@ def test_a_test_command_printing_its_environment_shows_no_secret_hoist_read(
     keys.mkdir()
     hoist.ok("keygen", "--output-prefix", str(keys / "staging"))
     config = tmp_path / "hoist.toml"
-    config.write_text(f'[environments.staging]\nimage = "{image}"\nkey = "{keys}/staging.key"\n')
+    config.write_text(
+        f'[environments.staging]\nimage = "{image}"\nkey = "{keys}/staging.key"\npass_env = ["DOCKER_CONFIG"]\n'
+    )
     script = 'env; echo "config: $(cat "$DOCKER_CONFIG/config.json")"; echo "the end"'
     result = hoist(
         "--config", str(config), "test", "staging", "--digest", seeded.images.single.digest, "--", "sh", "-c", script
     )
     assert result.code == 0, result
-    assert "the end" in result.err and "HOIST_KEY_PASSWORD=***" in result.err, "the output was passed through"
+    assert "the end" in result.err and "HOIST_ENV=staging" in result.err, "the output was passed through"
+    assert "HOIST_KEY_PASSWORD" not in result.err  # withheld from the command, not only masked
+    assert '"auths"' in result.err  # the command did read the credentials (pass_env) ...
     assert_absent(result, key_password, *forms(auth_registry))

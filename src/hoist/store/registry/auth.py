@@ -200,6 +200,16 @@ class Authenticator:
             self._looked_up = True
         return self._credentials
 
+    @property
+    def anonymous(self) -> bool:
+        """No credentials were found for this registry (a token server may still hand out tokens)."""
+        with self._lock:
+            return self._creds() is None
+
+    def missing(self) -> AuthenticationFailed:
+        """The error for a registry that wants credentials the user has not given."""
+        return self._missing()
+
     def _basic_header(self) -> str | None:
         creds = self._creds()
         if creds is None:

@@ -188,6 +188,8 @@ class RegistryClient:
         if response.status_code == 401:
             response.read()
             response.close()
+            if self.auth.anonymous:  # a token server hands anonymous callers tokens that grant nothing
+                raise self.auth.missing()
             code, _message = error_detail(response)
             actions = "/".join(sorted({a for s in needed for a in s.actions})) or "access"
             raise AuthenticationFailed(
