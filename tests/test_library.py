@@ -64,6 +64,8 @@ PUBLIC = {
     "PruneResult",
     "TestRun",
     "ScanRecorded",
+    "Freeze",
+    "FreezeResult",
     # the ledger
     "Record",
     "Entry",

@@ -69,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "PruneResult": "hoist.promotion.prune",
     "TestRun": "hoist.promotion.attesting",
     "ScanRecorded": "hoist.promotion.attesting",
+    "Freeze": "hoist.promotion.freeze",
+    "FreezeResult": "hoist.promotion.freeze",
     # the ledger
     "Record": "hoist.promotion.record",
     "Entry": "hoist.promotion.record",
@@ -122,6 +124,8 @@ __all__ = [
     "EvidenceCheck",
     "EvidenceLost",
     "FollowUp",
+    "Freeze",
+    "FreezeResult",
     "GateRefused",
     "GateResult",
     "HoistError",
@@ -223,6 +227,7 @@ if TYPE_CHECKING:
     from hoist.project import Project
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
+    from hoist.promotion.freeze import Freeze, FreezeResult
     from hoist.promotion.promote import PromoteResult, Promotion, PromotionPlan
     from hoist.promotion.prune import PruneResult
     from hoist.promotion.publish import FollowUp

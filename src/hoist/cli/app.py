@@ -125,6 +125,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("sync", "command"),
     "deploy": ("deploy", "command"),
     "release": ("release", "command"),
+    "freeze": ("freeze", "freeze_command"),
+    "unfreeze": ("freeze", "unfreeze_command"),
     "sign": ("sign", "command"),
     "keygen": ("keygen", "command"),
     "evidence": ("evidence", "command"),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hoist.ops.inspect import Inspection
     from hoist.ops.verify import Verification
     from hoist.promotion.audit import Audit
+    from hoist.promotion.freeze import Freeze, FreezeResult
     from hoist.promotion.promote import PromoteResult
     from hoist.promotion.publish import FollowUp
     from hoist.promotion.record import Entry
@@ -208,6 +209,25 @@ def status(result: EnvironmentStatus) -> dict[str, Any]:
     out = jsonable(result)
     out["members"] = [{**jsonable(m), "drift": m.drift} for m in result.members]
     out["mirrors"] = [{**jsonable(m), "behind": m.behind} for m in result.mirrors]
+    out["freezes"] = [{**jsonable(f), "rule": f.rule} for f in result.freezes]
+    return dict(out)
+
+
+def utc(moment: datetime | None) -> str:
+    """``2026-12-27 09:00 UTC`` (``-`` for no time)."""
+    from hoist.promotion.freeze import utc as text
+
+    return text(moment) if moment is not None else "-"
+
+
+def freeze_state(item: Freeze, now: datetime) -> dict[str, Any]:
+    return {**jsonable(item), "rule": item.rule, "detail": item.describe(now)}
+
+
+def freeze(result: FreezeResult) -> dict[str, Any]:
+    out = jsonable(result)
+    out["replaced"] = freeze_state(result.replaced, result.time) if result.replaced else None
+    out["windows"] = freeze_state(result.windows, result.time) if result.windows else None
     return dict(out)
 
 

@@ -23,7 +23,9 @@ def _age(seconds: float | None) -> str:
 @json_option
 def command(environments: tuple[str, ...], json_out: bool) -> None:
     """Where each environment stands."""
-    results = STATE.project().status(*environments)
+    project = STATE.project()
+    results = project.status(*environments)
+    now = project.options.now()()
     if json_out:
         emit_json([render.status(r) for r in results])
         return
@@ -35,6 +37,8 @@ def command(environments: tuple[str, ...], json_out: bool) -> None:
         seq = f"seq {item.seq}" if item.seq is not None else "no promotions"
         say(f"{item.environment}: {item.digest or 'nothing'} ({seq}, {_age(item.age_seconds)} ago){drift}")
         say(f"  {item.reference}")
+        for freeze in item.freezes:
+            say(f"  FROZEN: {freeze.describe(now)}")
         ready = "ready" if item.rollback_ready else "not ready"
         say(f"  rollback: {ready} ({item.rollback_detail})")
         for member in item.members:
