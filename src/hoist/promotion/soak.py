@@ -98,7 +98,7 @@ def soak(
         return result(False, f"never deployed to {environment} (it must serve there for {limit})")
     record = last.record
     if record.digest_of(member) != digest:
-        other = record.digest_of(member).short
+        other = str(record.digest_of(member))[:19]
         return result(False, f"not serving in {environment}: it runs {other} (deployed seq {record.seq})", last)
     if not record.healthy_deploy:
         return result(False, f"its deploy to {environment} failed its health checks (seq {record.seq})", last)
