@@ -66,6 +66,7 @@ PUBLIC = {
     "ScanRecorded",
     "Freeze",
     "FreezeResult",
+    "ReleasePlan",
     # the ledger
     "Record",
     "Entry",

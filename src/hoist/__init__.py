@@ -71,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "ScanRecorded": "hoist.promotion.attesting",
     "Freeze": "hoist.promotion.freeze",
     "FreezeResult": "hoist.promotion.freeze",
+    "ReleasePlan": "hoist.promotion.plan",
     # the ledger
     "Record": "hoist.promotion.record",
     "Entry": "hoist.promotion.record",
@@ -155,6 +156,7 @@ __all__ = [
     "ReferenceNotFound",
     "RegistryError",
     "RegistryRef",
+    "ReleasePlan",
     "ReleaseResult",
     "Remedy",
     "RollbackResult",
@@ -228,6 +230,7 @@ if TYPE_CHECKING:
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
     from hoist.promotion.freeze import Freeze, FreezeResult
+    from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult, Promotion, PromotionPlan
     from hoist.promotion.prune import PruneResult
     from hoist.promotion.publish import FollowUp

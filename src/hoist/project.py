@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hoist.promotion.audit import Audit
     from hoist.promotion.freeze import FreezeResult
     from hoist.promotion.notify import Delivery
+    from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult, Promotion
     from hoist.promotion.prune import PruneResult
     from hoist.promotion.record import Entry, GateResult
@@ -270,7 +271,7 @@ class Project:
         deployment.start()
         return deployment.finish()
 
-    # -- when to change: freezes ------------------------------------------------------
+    # -- when to change: freezes, windows, plans ------------------------------------------------------
 
     def freeze(self, environment: str, *, until: datetime | str, reason: str) -> FreezeResult:
         """Stop changes to ``environment`` until ``until`` (a time, or RFC 3339 text), for ``reason``: a
@@ -284,6 +285,16 @@ class Project:
         from hoist.promotion.freeze import unfreeze
 
         return unfreeze(self.context, environment, reason=reason)
+
+    def plan(self, source: str | None = None, target: str | None = None) -> list[ReleasePlan]:
+        """What ``release source target`` would do — or a release of every environment that has a
+        ``from`` — without changing anything: digests, commits, every gate, freezes, mirrors, requests."""
+        from hoist.promotion.plan import plan_releases
+
+        if (source is None) != (target is None):
+            raise InputError("name both environments of a release (FROM and TO), or neither")
+        pairs = [(source, target)] if source is not None and target is not None else None
+        return plan_releases(self.context, pairs)
 
     # -- evidence ------------------------------------------------------------------------------------
 

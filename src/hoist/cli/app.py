@@ -125,6 +125,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("sync", "command"),
     "deploy": ("deploy", "command"),
     "release": ("release", "command"),
+    "plan": ("plan", "command"),
     "freeze": ("freeze", "freeze_command"),
     "unfreeze": ("freeze", "unfreeze_command"),
     "sign": ("sign", "command"),

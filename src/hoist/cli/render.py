@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hoist.ops.verify import Verification
     from hoist.promotion.audit import Audit
     from hoist.promotion.freeze import Freeze, FreezeResult
+    from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult
     from hoist.promotion.publish import FollowUp
     from hoist.promotion.record import Entry
@@ -229,6 +230,24 @@ def freeze(result: FreezeResult) -> dict[str, Any]:
     out["replaced"] = freeze_state(result.replaced, result.time) if result.replaced else None
     out["windows"] = freeze_state(result.windows, result.time) if result.windows else None
     return dict(out)
+
+
+def plan(item: ReleasePlan, now: datetime) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "environment": item.environment,
+        "would_release": item.would_release,
+        "noop": item.noop,
+        "seq": item.seq,
+        "images": [{**jsonable(i), "changes": i.changes} for i in item.images],
+        "gates": [g.to_json() for g in item.gates],
+        "refusals": [g.to_json() for g in item.refusals],
+        "freezes": [freeze_state(f, now) for f in item.freezes],
+        "mirrors": [{**jsonable(m), "behind": m.behind} for m in item.mirrors],
+        "mirrors_behind": [str(m.reference) for m in item.mirrors_behind],
+        "deploy": item.deploy,
+        "requests": jsonable(item.requests),
+    }
 
 
 def entry(item: Entry) -> dict[str, Any]:
