@@ -183,13 +183,21 @@ def test_plan_of_a_set_shows_everything_and_writes_nothing(hoist: Hoist, planned
     assert planned.tags() == before
 
 
-def test_plan_passes_when_the_release_would_and_from_python(hoist: Hoist, planned: Planned) -> None:
+def test_plan_passes_when_the_release_would_and_from_python(
+    hoist: Hoist, planned: Planned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     planned.stage(hoist, "A")
     assert planned.run(hoist, "test", "staging", "--", "true").code == 0
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
     result = planned.run(hoist, "plan", "staging", "production")
     assert result.code == 0, result
     assert "would go through" in result.out and "nothing -> " in result.out
     assert "no image with a revision label yet" in result.out
+    assert "would-release=true" in (tmp_path / "output").read_text()
+    assert "| staging → production | would go through | - |" in (tmp_path / "summary").read_text()
+    monkeypatch.delenv("GITHUB_ACTIONS")
 
     with hoist_project(planned) as project:
         (plan,) = project.plan("staging", "production")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hoist.cli import render
+from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
 from hoist.errors import GateRefused, InputError
@@ -48,8 +48,22 @@ def command(source: str | None, target: str | None, json_out: bool) -> None:
         for item in plans:
             _print(item, now)
         say(f"({sum(methods.values())} requests made: {', '.join(f'{n} {m}' for m, n in sorted(methods.items()))})")
+    _github(plans)
     if not all(p.would_release for p in plans):
         raise click.exceptions.Exit(EXIT_REFUSED)
+
+
+def _github(plans: list[ReleasePlan]) -> None:
+    github.write_outputs({"would-release": str(all(p.would_release for p in plans)).lower()})
+    rows = [
+        [
+            f"{p.source} → {p.environment}",
+            "would go through" if p.would_release else "refused",
+            "; ".join(f"{g.gate}: {g.detail}" for g in p.refusals) or "-",
+        ]
+        for p in plans
+    ]
+    github.write_summary("### hoist plan\n\n" + github.table(["release", "verdict", "refusals"], rows))
 
 
 def _print(item: ReleasePlan, now: datetime) -> None:
