@@ -69,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "PruneResult": "hoist.promotion.prune",
     "TestRun": "hoist.promotion.attesting",
     "ScanRecorded": "hoist.promotion.attesting",
-    "Freeze": "hoist.promotion.freeze",
+    "Freeze": "hoist.promotion.frozen",
     "FreezeResult": "hoist.promotion.freeze",
     "ReleasePlan": "hoist.promotion.plan",
     # the ledger
@@ -229,7 +229,8 @@ if TYPE_CHECKING:
     from hoist.project import Project
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
-    from hoist.promotion.freeze import Freeze, FreezeResult
+    from hoist.promotion.freeze import FreezeResult
+    from hoist.promotion.frozen import Freeze
     from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult, Promotion, PromotionPlan
     from hoist.promotion.prune import PruneResult

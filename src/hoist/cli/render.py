@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from hoist.ops.inspect import Inspection
     from hoist.ops.verify import Verification
     from hoist.promotion.audit import Audit
-    from hoist.promotion.freeze import Freeze, FreezeResult
+    from hoist.promotion.freeze import FreezeResult
+    from hoist.promotion.frozen import Freeze
     from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult
     from hoist.promotion.publish import FollowUp
@@ -216,7 +217,7 @@ def status(result: EnvironmentStatus) -> dict[str, Any]:
 
 def utc(moment: datetime | None) -> str:
     """``2026-12-27 09:00 UTC`` (``-`` for no time)."""
-    from hoist.promotion.freeze import utc as text
+    from hoist.promotion.frozen import utc as text
 
     return text(moment) if moment is not None else "-"
 

@@ -20,7 +20,7 @@ from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.config import Environment, HealthConfig, Member
 from hoist.promotion.context import Context
-from hoist.promotion.freeze import deploy_decision
+from hoist.promotion.frozen import deploy_decision
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View, subject_of
 from hoist.promotion.publish import FollowUp

@@ -17,7 +17,7 @@ from hoist.deploy.target import Target
 from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.context import Context
-from hoist.promotion.freeze import deploy_decision
+from hoist.promotion.frozen import deploy_decision
 from hoist.promotion.ledger import Ledger
 from hoist.promotion.rollback import rollback
 from hoist.promotion.rules import Override

@@ -22,7 +22,7 @@ from hoist.ops.plan import BlobAction, CopyPlan, Mode
 from hoist.promotion.commits import Commits, between, revision
 from hoist.promotion.config import DeployConfig, Environment, Member
 from hoist.promotion.context import Context
-from hoist.promotion.freeze import Freeze, in_force
+from hoist.promotion.frozen import Freeze, in_force
 from hoist.promotion.ledger import head_tag
 from hoist.promotion.promote import MemberResult, PromoteResult, Promotion
 from hoist.promotion.record import GateResult

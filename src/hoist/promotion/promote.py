@@ -30,7 +30,7 @@ from hoist.ops.carry import Carried, Found
 from hoist.ops.copy import CopyResult
 from hoist.promotion.config import Environment, Member
 from hoist.promotion.context import Context
-from hoist.promotion.freeze import Action, timing_rules
+from hoist.promotion.frozen import Action, timing_rules
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.moving import MemberMove, copy_member, plan_member, put_back, same_labels

@@ -16,7 +16,7 @@ from hoist.errors import InputError, InvalidDigest, NotFound, OperationError
 from hoist.manifest import Descriptor, Manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
-from hoist.promotion.freeze import Action, timing_rules
+from hoist.promotion.frozen import Action, timing_rules
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.moving import Placed, put_back

@@ -9,7 +9,7 @@ from hoist.digest import Digest
 from hoist.errors import HoistError
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
-from hoist.promotion.freeze import Freeze, in_force
+from hoist.promotion.frozen import Freeze, in_force
 from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.record import DeployOutcome
 from hoist.promotion.sync import MirrorState, mirror_states, wanted
