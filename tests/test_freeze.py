@@ -226,6 +226,8 @@ def test_unfreeze_lifts_a_freeze_and_a_new_freeze_replaces_one(hoist: Hoist, fro
     assert frozen.run(hoist, "promote", "staging", "production").code == 0
     history = frozen.run(hoist, "history", "production").out
     assert "freeze" in history and "until 2026-12-25 10:00" in history and "unfreeze" in history
+    audit = frozen.run(hoist, "audit", "verify", "production", "--json")
+    assert audit.code == 0 and audit.json["ok"], audit  # freeze records are links of the chain like any
 
 
 def test_rollbacks_during_a_freeze(hoist: Hoist, frozen: Frozen) -> None:

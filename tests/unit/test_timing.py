@@ -13,6 +13,8 @@ from hoist.promotion.history import History, new_record
 from hoist.promotion.record import DeployInfo, DeployOutcome, Entry, Kind, Provenance
 from hoist.promotion.soak import serving_details, soak, span
 from hoist.promotion.windows import Windows, WindowSyntaxError, parse_rule
+from hoist.report.charts import timeline
+from hoist.report.metrics import Window, measure
 
 
 def at(text: str) -> datetime:
@@ -175,3 +177,17 @@ def test_the_head_keeps_what_freezes_and_soak_read_however_long_the_ledger() -> 
     for minute in range(31, 40):
         ledger.write(Kind.SYNC, "c", minute)
     assert ledger.view.last_freeze() is None  # lifted, then out of the window: nothing left to keep
+
+
+def test_the_report_counts_freezes_and_draws_the_records_it_has_lanes_for() -> None:
+    ledger = Ledger()
+    ledger.write(Kind.PROMOTE, "a", 0)
+    ledger.write(Kind.FREEZE, "a", 1, details={"until": "2026-05-05T00:00:00.000Z"})
+    ledger.write(Kind.SYNC, "a", 2)
+    ledger.write(Kind.UNFREEZE, "a", 3, details={"lifted": 2})
+    records = [e.record for e in ledger.view.entries]
+    metrics = measure("staging", records, lambda sha: None, Window.last(2, at("2026-05-04T12:00:00Z")))
+    counts = metrics.to_json()["records"]
+    assert (counts["promote"], counts["freeze"], counts["unfreeze"], counts["sync"]) == (1, 1, 1, 1)
+    svg = timeline(metrics)
+    assert svg.count('data-kind="promote"') == 1 and 'data-kind="freeze"' not in svg
