@@ -42,7 +42,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ACTION_YML = ROOT / "action.yml"
 ACTIONLINT_DIR = Path(__file__).resolve().parent / "tools" / "actionlint"
 WORKFLOWS = ("staging.yml", "production.yml", "rollback.yml")
-HOIST_OUTPUTS = ("digest", "seq", "tags", "previous-digest", "history-tag", "noop", "healthy", "image")
+HOIST_OUTPUTS = (
+    "digest",
+    "seq",
+    "tags",
+    "previous-digest",
+    "history-tag",
+    "noop",
+    "healthy",
+    "image",
+    "would-release",
+)
 SHA = "0123456789abcdef0123456789abcdef01234567"
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s+(\S+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 UNTRUSTED = re.compile(r"\$\{\{[^}]*\b(?:github\.event|inputs\.|github\.head_ref)")

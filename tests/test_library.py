@@ -64,6 +64,9 @@ PUBLIC = {
     "PruneResult",
     "TestRun",
     "ScanRecorded",
+    "Freeze",
+    "FreezeResult",
+    "ReleasePlan",
     # the ledger
     "Record",
     "Entry",

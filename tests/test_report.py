@@ -129,6 +129,8 @@ def test_metrics_from_known_records() -> None:
         "deploy": 8,
         "prune": 1,
         "sync": 0,
+        "freeze": 0,
+        "unfreeze": 0,
     }
     freq = doc["deployment_frequency"]
     assert [(d["date"], d["deploys"], d["promotions"], d["rollbacks"], d["failed_deploys"]) for d in freq["days"]] == [
@@ -355,6 +357,8 @@ def test_report_json_from_a_real_ledger(workspace: Workspace) -> None:
         "deploy": 29,
         "prune": 0,
         "sync": 0,
+        "freeze": 0,
+        "unfreeze": 0,
     }
     freq = prod["deployment_frequency"]
     assert (freq["deploys"], freq["promotions"]) == (27, 28)

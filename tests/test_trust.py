@@ -226,3 +226,16 @@ def test_a_reason_with_escape_sequences_prints_escaped(hoist: Hoist, trusted: Tr
     assert "\x1b" not in shown.out and "\r" not in shown.out
     assert "\\x1b[2J" in shown.out and "\\x0d\\x0ahoist: promoted" in shown.out
     assert json.loads(trusted.run(hoist, "history", "production", "--json").out)[0]["reason"] == evil
+
+
+def test_a_forged_unfreeze_does_not_lift_a_freeze(hoist: Hoist, trusted: Trusted) -> None:
+    """Freeze records are signed like every other; one written without the key lifts nothing."""
+    trusted.stage(hoist, "A")
+    assert trusted.run(hoist, "deploy", "staging").code == 0
+    assert trusted.run(hoist, "promote", "staging", "production").code == 0
+    assert trusted.run(hoist, "freeze", "production", "--for", "2h", "--reason", "holidays").code == 0
+    assert trusted.run(hoist, "audit", "verify", "production", "--json").json["untrusted"] == 0
+    trusted.forge("production", kind=Kind.UNFREEZE, reason="mallory lifts the freeze")
+    status = trusted.run(hoist, "status", "production", "--json").json[0]
+    assert status["untrusted"] == "not signed"
+    assert [f["reason"] for f in status["freezes"]] == ["holidays"], status["freezes"]  # still frozen

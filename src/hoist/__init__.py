@@ -69,6 +69,9 @@ _EXPORTS: dict[str, str] = {
     "PruneResult": "hoist.promotion.prune",
     "TestRun": "hoist.promotion.attesting",
     "ScanRecorded": "hoist.promotion.attesting",
+    "Freeze": "hoist.promotion.frozen",
+    "FreezeResult": "hoist.promotion.freeze",
+    "ReleasePlan": "hoist.promotion.plan",
     # the ledger
     "Record": "hoist.promotion.record",
     "Entry": "hoist.promotion.record",
@@ -122,6 +125,8 @@ __all__ = [
     "EvidenceCheck",
     "EvidenceLost",
     "FollowUp",
+    "Freeze",
+    "FreezeResult",
     "GateRefused",
     "GateResult",
     "HoistError",
@@ -151,6 +156,7 @@ __all__ = [
     "ReferenceNotFound",
     "RegistryError",
     "RegistryRef",
+    "ReleasePlan",
     "ReleaseResult",
     "Remedy",
     "RollbackResult",
@@ -223,6 +229,9 @@ if TYPE_CHECKING:
     from hoist.project import Project
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
+    from hoist.promotion.freeze import FreezeResult
+    from hoist.promotion.frozen import Freeze
+    from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult, Promotion, PromotionPlan
     from hoist.promotion.prune import PruneResult
     from hoist.promotion.publish import FollowUp

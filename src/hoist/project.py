@@ -8,6 +8,7 @@ explicit :class:`hoist.Override` with a reason, which the ledger records.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from hoist.deploy.set_deploy import SetDeployment, SetDeployResult
     from hoist.promotion.attesting import ScanRecorded, TestRun
     from hoist.promotion.audit import Audit
+    from hoist.promotion.freeze import FreezeResult
     from hoist.promotion.notify import Delivery
+    from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult, Promotion
     from hoist.promotion.prune import PruneResult
     from hoist.promotion.record import Entry, GateResult
@@ -235,10 +238,16 @@ class Project:
     # -- deploys -------------------------------------------------------------------------------------
 
     def deployment(
-        self, environment: str, *, digest: str | Digest | None = None, rollback: bool = True
+        self,
+        environment: str,
+        *,
+        digest: str | Digest | None = None,
+        rollback: bool = True,
+        override: Override | None = None,
     ) -> Deployment | SetDeployment:
         """A deploy of ``environment``'s digest (each of its images, for a set), in two steps (``start``,
-        ``finish``)."""
+        ``finish``). While the environment is frozen, ``start`` refuses a deploy of anything but what it
+        ran (:class:`hoist.GateRefused`) unless ``override`` covers the ``freeze`` and ``window`` rules."""
         from hoist.deploy.deploy import Deployment
         from hoist.deploy.set_deploy import SetDeployment
 
@@ -246,16 +255,46 @@ class Project:
         if ctx.environment(environment).is_set:
             if digest is not None:
                 raise InputError(f"{environment} holds several images: it deploys the digests it was promoted")
-            return SetDeployment(ctx, environment, rollback_on_failure=rollback)
-        return Deployment(ctx, environment, digest=_digest(digest), rollback_on_failure=rollback)
+            return SetDeployment(ctx, environment, rollback_on_failure=rollback, override=override)
+        return Deployment(ctx, environment, digest=_digest(digest), rollback_on_failure=rollback, override=override)
 
     def deploy(
-        self, environment: str, *, digest: str | Digest | None = None, rollback: bool = True
+        self,
+        environment: str,
+        *,
+        digest: str | Digest | None = None,
+        rollback: bool = True,
+        override: Override | None = None,
     ) -> DeployResult | SetDeployResult:
         """Deploy ``environment``'s promoted digest (by digest), wait for health, roll back when it fails."""
-        deployment = self.deployment(environment, digest=digest, rollback=rollback)
+        deployment = self.deployment(environment, digest=digest, rollback=rollback, override=override)
         deployment.start()
         return deployment.finish()
+
+    # -- when to change: freezes, windows, plans ------------------------------------------------------
+
+    def freeze(self, environment: str, *, until: datetime | str, reason: str) -> FreezeResult:
+        """Stop changes to ``environment`` until ``until`` (a time, or RFC 3339 text), for ``reason``: a
+        ledger record every pipeline reads, announced to the webhooks. A newer freeze replaces it."""
+        from hoist.promotion.freeze import freeze
+
+        return freeze(self.context, environment, until=_time(until), reason=reason)
+
+    def unfreeze(self, environment: str, *, reason: str) -> FreezeResult:
+        """Lift the freeze in force on ``environment`` before its end (recorded and announced)."""
+        from hoist.promotion.freeze import unfreeze
+
+        return unfreeze(self.context, environment, reason=reason)
+
+    def plan(self, source: str | None = None, target: str | None = None) -> list[ReleasePlan]:
+        """What ``release source target`` would do — or a release of every environment that has a
+        ``from`` — without changing anything: digests, commits, every gate, freezes, mirrors, requests."""
+        from hoist.promotion.plan import plan_releases
+
+        if (source is None) != (target is None):
+            raise InputError("name both environments of a release (FROM and TO), or neither")
+        pairs = [(source, target)] if source is not None and target is not None else None
+        return plan_releases(self.context, pairs)
 
     # -- evidence ------------------------------------------------------------------------------------
 
@@ -355,6 +394,17 @@ def _digest(value: str | Digest | None) -> Digest | None:
     if value is None or isinstance(value, Digest):
         return value
     return Digest.parse(value)
+
+
+def _time(value: datetime | str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    from hoist.clock import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise InputError(f"{value!r} is not a time: expected RFC 3339, such as 2026-12-27T09:00:00Z") from exc
 
 
 def _from_repository(ctx: Context, item: EnvironmentStatus) -> None:

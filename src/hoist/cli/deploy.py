@@ -9,7 +9,7 @@ import click
 from hoist.cli import github, render
 from hoist.cli.context import STATE, emit_json, say
 from hoist.cli.options import json_option
-from hoist.cli.promote import report_follow_ups
+from hoist.cli.promote import override_for, refusals, report_follow_ups
 
 if TYPE_CHECKING:
     from hoist.deploy.deploy import DeployResult
@@ -20,10 +20,18 @@ if TYPE_CHECKING:
 @click.argument("environment", metavar="ENV")
 @click.option("--digest", metavar="DIGEST", help="Deploy this digest (default: the promoted one, or the tag's).")
 @click.option("--no-rollback", is_flag=True, help="Leave a failed deploy running instead of restoring the previous.")
+@click.option("--reason", metavar="TEXT", help="Why: kept in the ledger (with --force, over a freeze).")
+@click.option("--force", is_flag=True, help="With --reason: deploy while ENV is frozen (the ledger keeps it).")
 @json_option
-def command(environment: str, digest: str | None, no_rollback: bool, json_out: bool) -> None:
+def command(
+    environment: str, digest: str | None, no_rollback: bool, reason: str | None, force: bool, json_out: bool
+) -> None:
     """Deploy ENV's digest (by digest, never by tag), wait for health, roll back when it fails."""
-    result = STATE.project().deploy(environment, digest=digest, rollback=not no_rollback)
+    project = STATE.project()
+    with refusals(force=force, reason=reason, json_out=json_out):
+        result = project.deploy(
+            environment, digest=digest, rollback=not no_rollback, override=override_for(force=force, reason=reason)
+        )
     report(result, json_out=json_out)
 
 

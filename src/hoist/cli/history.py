@@ -30,6 +30,8 @@ def command(environment: str, limit: int, json_out: bool) -> None:
         source = (record.source.environment if record.source else None) or ""
         if record.deploy is not None:
             source = str(record.deploy.result)
+        if record.kind == "freeze":
+            source = f"until {str(record.details.get('until', '?'))[:16].replace('T', ' ')}"
         flags = " (automatic)" if record.automatic else " (forced)" if record.forced else ""
         if problem is not None:
             flags += f" UNTRUSTED: {problem}"

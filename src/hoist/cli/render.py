@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from hoist.ops.inspect import Inspection
     from hoist.ops.verify import Verification
     from hoist.promotion.audit import Audit
+    from hoist.promotion.freeze import FreezeResult
+    from hoist.promotion.frozen import Freeze
+    from hoist.promotion.plan import ReleasePlan
     from hoist.promotion.promote import PromoteResult
     from hoist.promotion.publish import FollowUp
     from hoist.promotion.record import Entry
@@ -208,7 +211,44 @@ def status(result: EnvironmentStatus) -> dict[str, Any]:
     out = jsonable(result)
     out["members"] = [{**jsonable(m), "drift": m.drift} for m in result.members]
     out["mirrors"] = [{**jsonable(m), "behind": m.behind} for m in result.mirrors]
+    out["freezes"] = [{**jsonable(f), "rule": f.rule} for f in result.freezes]
     return dict(out)
+
+
+def utc(moment: datetime | None) -> str:
+    """``2026-12-27 09:00 UTC`` (``-`` for no time)."""
+    from hoist.promotion.frozen import utc as text
+
+    return text(moment) if moment is not None else "-"
+
+
+def freeze_state(item: Freeze, now: datetime) -> dict[str, Any]:
+    return {**jsonable(item), "rule": item.rule, "detail": item.describe(now)}
+
+
+def freeze(result: FreezeResult) -> dict[str, Any]:
+    out = jsonable(result)
+    out["replaced"] = freeze_state(result.replaced, result.time) if result.replaced else None
+    out["windows"] = freeze_state(result.windows, result.time) if result.windows else None
+    return dict(out)
+
+
+def plan(item: ReleasePlan, now: datetime) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "environment": item.environment,
+        "would_release": item.would_release,
+        "noop": item.noop,
+        "seq": item.seq,
+        "images": [{**jsonable(i), "changes": i.changes} for i in item.images],
+        "gates": [g.to_json() for g in item.gates],
+        "refusals": [g.to_json() for g in item.refusals],
+        "freezes": [freeze_state(f, now) for f in item.freezes],
+        "mirrors": [{**jsonable(m), "behind": m.behind} for m in item.mirrors],
+        "mirrors_behind": [str(m.reference) for m in item.mirrors_behind],
+        "deploy": item.deploy,
+        "requests": jsonable(item.requests),
+    }
 
 
 def entry(item: Entry) -> dict[str, Any]:

@@ -23,7 +23,9 @@ def _age(seconds: float | None) -> str:
 @json_option
 def command(environments: tuple[str, ...], json_out: bool) -> None:
     """Where each environment stands."""
-    results = STATE.project().status(*environments)
+    project = STATE.project()
+    results = project.status(*environments)
+    now = project.options.now()()
     if json_out:
         emit_json([render.status(r) for r in results])
         return
@@ -39,6 +41,8 @@ def command(environments: tuple[str, ...], json_out: bool) -> None:
             say(f"  note: {warning}")
         if item.untrusted:
             say(f"  UNTRUSTED: the newest record is {item.untrusted}: do not rely on this (hoist audit verify)")
+        for freeze in item.freezes:
+            say(f"  FROZEN: {freeze.describe(now)}")
         ready = "ready" if item.rollback_ready else "not ready"
         say(f"  rollback: {ready} ({item.rollback_detail})")
         for member in item.members:

@@ -20,11 +20,14 @@ from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.config import Environment, HealthConfig, Member
 from hoist.promotion.context import Context
+from hoist.promotion.frozen import deploy_decision
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import View, subject_of
 from hoist.promotion.publish import FollowUp
-from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, MemberState, Record
+from hoist.promotion.record import DeployInfo, DeployOutcome, GateResult, Kind, MemberState, OverrideInfo, Record
 from hoist.promotion.rollback import rollback
+from hoist.promotion.rules import Override
+from hoist.promotion.soak import serving_details
 from hoist.ref import RegistryRef
 from hoist.timing import Timer
 
@@ -98,7 +101,7 @@ def image_of(env: Environment, digest: Digest, member: Member | None = None) -> 
     return f"{(member or env.members[0]).image.name}@{digest}"
 
 
-def _choose_digest(ctx: Context, env: Environment, member: Member, view: View, digest: Digest | None) -> Digest:
+def choose_digest(ctx: Context, env: Environment, member: Member, view: View, digest: Digest | None) -> Digest:
     """``digest``; else for an environment promoted from another, its promoted digest; else its tag's."""
     if digest is not None:
         return digest
@@ -143,6 +146,8 @@ class Deployment:
         timer: Timer | None = None,
         target: Target | None = None,
         member: str | None = None,
+        override: Override | None = None,
+        freeze_rules: bool = True,
     ) -> None:
         self.ctx = ctx
         self.timer = timer or Timer()
@@ -158,6 +163,10 @@ class Deployment:
         self.deployed: Deployed | None = None
         self.previous: Running | None = None
         self.result: DeployResult | None = None
+        self.override = override
+        self.freeze_rules = freeze_rules
+        """False when the caller decided the freeze rules already (a release's promotion, a set's deploy)."""
+        self.decision: tuple[tuple[GateResult, ...], OverrideInfo | None] = ((), None)
 
     def start(self) -> None:
         timer, env = self.timer, self.env
@@ -169,7 +178,9 @@ class Deployment:
             view = self.ledger.read()
             if self.digest is None:
                 self.ledger.check_head(view)  # the digest to deploy comes from the head
-            chosen = _choose_digest(self.ctx, env, self.member, view, self.digest)
+            chosen = choose_digest(self.ctx, env, self.member, view, self.digest)
+            if self.freeze_rules:  # a refusal raises here, before anything changes
+                self.decision = deploy_decision(self.ctx, env, view, {self.set_member: chosen}, override=self.override)
             image = image_of(env, chosen, self.member)
             running = target.current()
             previous = running if running is not None and running.digest and running.digest != str(chosen) else None
@@ -343,6 +354,8 @@ class Deployment:
             )
             members = {self.set_member: state}
 
+        gates, override = self.decision if outcome is not DeployOutcome.RESTORED else ((), None)
+
         def build(view: View) -> Record:
             subject = members[self.set_member].descriptor() if members and self.set_member else None
             return new_record(
@@ -354,6 +367,9 @@ class Deployment:
                 provenance=self.ctx.provenance(),
                 previous_digest=result.previous,
                 timings=dict(result.timings),
+                gates=gates,
+                override=override,
+                details=serving_details(view, member=self.set_member, digest=digest, outcome=outcome),
                 deploy=DeployInfo(
                     result=outcome,
                     target=result.target,

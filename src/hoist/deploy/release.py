@@ -67,10 +67,15 @@ def release(ctx: Context, promotion: Promotion) -> ReleaseResult:
                     for future in preparing:
                         future.result()
                 if env.is_set:
-                    deployment = SetDeployment(ctx, env.name, digests=digests, timer=timer, targets=targets)
+                    # the promotion decided the freeze rules for the whole release: no second decision here
+                    deployment = SetDeployment(
+                        ctx, env.name, digests=digests, timer=timer, targets=targets, freeze_rules=False
+                    )
                 else:
                     target = targets[env.members[0].name]
-                    deployment = Deployment(ctx, env.name, digest=plan.digest, timer=timer, target=target)
+                    deployment = Deployment(
+                        ctx, env.name, digest=plan.digest, timer=timer, target=target, freeze_rules=False
+                    )
                 deployment.start()
             except HoistError as exc:  # the promotion is confirmed first; this is raised after it
                 failure = exc

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from hoist.deploy.deploy import Deployment, DeployResult
+from hoist.deploy.deploy import Deployment, DeployResult, choose_digest
 from hoist.deploy.target import Target
 from hoist.digest import Digest
 from hoist.errors import DeployFailed, HoistError, InputError, OperationError
 from hoist.promotion.context import Context
+from hoist.promotion.frozen import deploy_decision
 from hoist.promotion.rollback import rollback
+from hoist.promotion.rules import Override
 from hoist.timing import Timer
 
 
@@ -42,8 +44,12 @@ class SetDeployment:
         rollback_on_failure: bool = True,
         timer: Timer | None = None,
         targets: Mapping[str, Target] | None = None,
+        override: Override | None = None,
+        freeze_rules: bool = True,
     ) -> None:
         self.ctx = ctx
+        self.override = override
+        self.freeze_rules = freeze_rules
         self.env = ctx.environment(name)
         self.rollback_on_failure = rollback_on_failure
         self.timer = timer or Timer()
@@ -59,11 +65,21 @@ class SetDeployment:
                 rollback_on_failure=False,
                 timer=self.timer,
                 target=(targets or {}).get(member.name),
+                freeze_rules=False,  # decided once for the whole set in start()
             )
             for member in deployable
         ]
 
     def start(self) -> None:
+        if self.freeze_rules:  # before any image moves: a refusal leaves every one as it was
+            view = self.ctx.ledger(self.env, push=False).read()
+            digests: dict[str | None, Digest] = {
+                part.member.name: choose_digest(self.ctx, self.env, part.member, view, part.digest)
+                for part in self.parts
+            }
+            decision = deploy_decision(self.ctx, self.env, view, digests, override=self.override)
+            for part in self.parts:
+                part.decision = decision
         started: list[Deployment] = []
         try:
             for part in self.parts:

@@ -25,6 +25,7 @@ from hoist.promotion.gitops_config import GitopsConfig, parse_gitops
 from hoist.promotion.notify_config import NotifyConfig, parse_notify
 from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
+from hoist.promotion.windows import Windows, parse_windows
 from hoist.ref import Reference, parse_reference
 
 if sys.version_info >= (3, 15):  # TOML 1.1 (inline tables over several lines) in the standard library
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "hoist.toml"
 DEFAULT_HISTORY_TAG = "{tag}-{seq:04}"
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-GATE_NAMES = ("deployed", "tests", "signature", "scan", "provenance")
+GATE_NAMES = ("deployed", "tests", "signature", "scan", "provenance", "soak")
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 
 
@@ -93,6 +94,9 @@ class GatesConfig:
     provenance: ProvenancePolicy | None = None
     trusted_root: Path | None = None
     """The environment's own Sigstore trusted root (else ``[settings]``'s, else the bundled one)."""
+    soak_environment: str | None = None
+    soak_min: float | None = None
+    """How long the digest must have served healthy in ``soak_environment`` (seconds)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,6 +157,8 @@ class Environment:
     """Who may write the ledger; None: every record counts (the ledger is as trusted as the registry)."""
     pass_env: tuple[str, ...] = ()
     """Environment variables (names, or ``PREFIX_*``) passed to ``hoist test`` and command deploys."""
+    windows: Windows | None = None
+    """When the environment may change (``[environments.NAME.windows]``: deny and allow windows)."""
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -345,7 +351,7 @@ def _mirror(table: Table, index: int, template: str, member: str) -> Reference:
 def _environment(name: str, table: Table, base: Path, default_history: str) -> Environment:
     table.check_keys(
         ["image", "images", "mirrors", "same", "from", "tags", "history_tag", "require", "gates", "deploy", "health",
-         "key", "trusted_root", "trust", "pass_env"]
+         "key", "trusted_root", "trust", "pass_env", "windows"]
     )  # fmt: skip
     members = _members(name, table, base)
     same = tuple(SAME_LABELS.get(label, label) for label in table.strings("same"))
@@ -370,6 +376,7 @@ def _environment(name: str, table: Table, base: Path, default_history: str) -> E
         same=same,
         trust=_trust(table.table("trust"), base),
         pass_env=tuple(_names(table, "pass_env")),
+        windows=parse_windows(table.table("windows")),
     )
 
 
@@ -434,6 +441,11 @@ def _gates(env: Table, base: Path) -> GatesConfig:
             raise scan.fail("max_severity", f"expected one of: {', '.join(SEVERITIES)}")
         kwargs["scan_max_severity"] = severity
         kwargs["scan_max_age"] = scan.duration("max_age", default=None)
+    soak = table.table("soak")
+    if soak is not None:
+        soak.check_keys(["environment", "min"])
+        kwargs["soak_environment"] = soak.string("environment")
+        kwargs["soak_min"] = soak.duration("min", default=None)
     sign_with = table.string("sign_with")
     if sign_with:
         kwargs["sign_with"] = _relative(base, sign_with)
@@ -537,10 +549,15 @@ def _check_links(env: Environment, environments: dict[str, Environment], table: 
     known(env.gates.deployed_environment, "gates.deployed.environment")
     known(env.gates.tests_environment, "gates.tests.environment")
     known(env.gates.scan_environment, "gates.scan.environment")
+    known(env.gates.soak_environment, "gates.soak.environment")
     for gate in env.gates.require:
         if gate == "signature" and not env.gates.signature_keys and not env.gates.signature_identities:
             raise table.fail(
                 f"{env.name}.gates.signature", "the signature gate needs public keys or keyless identities"
+            )
+        if gate == "soak" and env.gates.soak_min is None:
+            raise table.fail(
+                f"{env.name}.gates.soak", 'the soak gate needs a time: { environment = "staging", min = "30m" }'
             )
         if gate == "provenance" and env.gates.provenance is None:
             raise table.fail(

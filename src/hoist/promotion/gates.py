@@ -7,6 +7,8 @@
 - ``scan``: the newest valid vulnerability attestation has no finding above ``max_severity``.
 - ``provenance``, and ``signature`` with keyless ``identities``: Sigstore bundles, see
   :mod:`hoist.promotion.keyless_gates`.
+- ``soak``: the digest has served healthy in an environment for a minimum time, see
+  :mod:`hoist.promotion.soak`.
 
 Evidence that is unreadable, for another digest, or whose signature does not verify (when keys are
 configured) counts as absent. The newest valid piece decides.
@@ -80,6 +82,7 @@ class Gates:
             "signature": self.signature,
             "scan": self.scan,
             "provenance": self.provenance,
+            "soak": self.soak,
         }
         return [checks[name](digest) for name in self.target.gates.require]
 
@@ -197,6 +200,16 @@ class Gates:
         from hoist.promotion import keyless_gates
 
         return keyless_gates.provenance(self.ctx, self.source, self.target, digest)
+
+    def soak(self, digest: Digest) -> GateResult:
+        from hoist.promotion.soak import soak
+
+        gates = self.target.gates
+        env = self._env(gates.soak_environment)
+        view = self.ctx.ledger(env, push=False).read()
+        minimum = gates.soak_min or 0.0
+        member = self.member if env.is_set else None
+        return soak(view, environment=env.name, digest=digest, minimum=minimum, now=self.ctx.now(), member=member)
 
 
 def posture(config: Config, env: Environment) -> list[str]:

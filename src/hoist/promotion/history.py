@@ -7,13 +7,22 @@ rollback stack, whether a digest was ever promoted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from hoist.digest import Digest
 from hoist.manifest import Descriptor
-from hoist.promotion.record import STACK_DEPTH, Entry, Kind, MemberState, Provenance, Record, StackItem
+from hoist.promotion.record import (
+    STACK_DEPTH,
+    DeployOutcome,
+    Entry,
+    Kind,
+    MemberState,
+    Provenance,
+    Record,
+    StackItem,
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,28 @@ class History:
         """Deploy records of ``digest`` (as ``member``'s digest, in an environment of several images)."""
         return [e for e in self.known if e.record.kind is Kind.DEPLOY and e.record.names(digest, member)]
 
+    def newest(self, match: Callable[[Record], bool]) -> Entry | None:
+        """The newest record in hand that ``match`` accepts (pinned records are older, but not in order)."""
+        return max((e for e in self.known if match(e.record)), key=lambda e: e.record.seq, default=None)
+
+    def last_deploy_of(self, member: str | None = None) -> Entry | None:
+        """The newest deploy that put an image into service (of ``member``, in an environment of several
+        images); a change only offered for review does not count."""
+
+        def deployed(record: Record) -> bool:
+            if record.kind is not Kind.DEPLOY or record.outcome is DeployOutcome.PROPOSED:
+                return False
+            return member is None or (record.members is not None and member in record.members)
+
+        return self.newest(deployed)
+
+    def last_rollback(self) -> Entry | None:
+        return self.newest(lambda record: record.kind is Kind.ROLLBACK)
+
+    def last_freeze(self) -> Entry | None:
+        """The newest freeze or unfreeze record: the one that says whether a freeze is in force."""
+        return self.newest(lambda record: record.kind in (Kind.FREEZE, Kind.UNFREEZE))
+
     # -- promotions and rollbacks --------------------------------------------------------------------
 
     def promoted(self, digest: Digest) -> Entry | None:
@@ -149,11 +180,29 @@ class History:
             wanted.append(self.last_deploy())
         if not record.healthy_deploy:
             wanted.append(self.last_healthy_deploy())
+        wanted += self._timing_pins(record)
         pins: list[Entry] = []
         for entry in wanted:
             if entry is not None and entry.manifest not in in_window and entry not in pins:
                 pins.append(entry)
         return tuple(pins)
+
+    def _timing_pins(self, record: Record) -> list[Entry | None]:
+        """What freezes and soak time read: the freeze in force, the last rollback, and the last deploy of
+        each image (the soak clock of what serves starts in it)."""
+        wanted: list[Entry | None] = []
+        freeze = self.last_freeze()
+        if record.kind not in (Kind.FREEZE, Kind.UNFREEZE) and freeze is not None and freeze.record.kind is Kind.FREEZE:
+            wanted.append(freeze)
+        if record.kind is not Kind.ROLLBACK:
+            wanted.append(self.last_rollback())
+        serving = record.kind is Kind.DEPLOY and record.outcome is not DeployOutcome.PROPOSED
+        names = {name for e in self.known for name in e.record.members or {}} | set(record.members or {})
+        members: list[str | None] = [*sorted(names)] or [None]
+        for name in members:
+            if not (serving and (name is None or name in (record.members or {}))):
+                wanted.append(self.last_deploy_of(name))
+        return wanted
 
 
 def next_stack(stack: tuple[StackItem, ...], record: Record) -> tuple[StackItem, ...]:

@@ -30,6 +30,7 @@ from hoist.ops.carry import Carried, Found
 from hoist.ops.copy import CopyResult
 from hoist.promotion.config import Environment, Member
 from hoist.promotion.context import Context
+from hoist.promotion.frozen import Action, timing_rules
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import View
 from hoist.promotion.moving import MemberMove, copy_member, plan_member, put_back, same_labels
@@ -215,7 +216,8 @@ class Promotion:
             if target.gates.sign_with is not None and not self.dry_run:
                 self._signer = ctx.private_key(target.gates.sign_with)
             with self.timer.stage("gates"):
-                results = self._rules(moves, pool)
+                frozen = timing_rules(ctx, target, view, action=Action.CHANGE)  # freezes and windows first
+                results = [*frozen, *self._rules(moves, pool)]
                 digest = moves[0].digest if moves else view.current
                 what = f"promotion of {_describe(moves)} to {target.name}"
                 gates, override = decide(results, override=self.override, what=what, subject=digest)

@@ -31,6 +31,10 @@ class Kind(enum.StrEnum):
     PRUNE = "prune"
     SYNC = "sync"
     """Mirrors brought level with the environment."""
+    FREEZE = "freeze"
+    """Changes to the environment stop until a time (``details.until``), or until an unfreeze."""
+    UNFREEZE = "unfreeze"
+    """The freeze in force was lifted before its end."""
 
     @property
     def moves_tags(self) -> bool:

@@ -16,6 +16,7 @@ from hoist.errors import InputError, InvalidDigest, NotFound, OperationError
 from hoist.manifest import Descriptor, Manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
+from hoist.promotion.frozen import Action, timing_rules
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.moving import Placed, put_back
@@ -119,6 +120,8 @@ def rollback(
         if not known and not automatic:
             detail = f"{env.name} never had {target.digest}"
             rules.append(GateResult(gate="promoted", passed=False, detail=detail, environment=env.name))
+        action = Action.AUTOMATIC if automatic else Action.RESTORE if known else Action.CHANGE
+        rules += timing_rules(ctx, env, view, action=action)
         what = f"rollback of {env.name} to {target.digest}"
         gates, overridden = decide(rules, override=override, what=what, subject=target.digest)
         moves = _moves(ctx, env, target, dry_run=dry_run)

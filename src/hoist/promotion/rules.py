@@ -45,7 +45,7 @@ def decide(
     refused = [r for r in results if not r.passed]
     uncovered = [r for r in refused if override is None or not override.covers(r.gate)]
     if uncovered:
-        listing = "; ".join(f"{r.gate}: {r.detail}" for r in uncovered)
+        listing = "; ".join(f"{r.gate}{f' [{r.member}]' if r.member else ''}: {r.detail}" for r in uncovered)
         raise GateRefused(
             f"{what} refused by {len(uncovered)} of {len(results)} rule(s): {listing}",
             results=tuple(results),

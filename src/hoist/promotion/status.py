@@ -9,6 +9,7 @@ from hoist.digest import Digest
 from hoist.errors import HoistError
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
+from hoist.promotion.frozen import Freeze, in_force
 from hoist.promotion.gates import posture
 from hoist.promotion.ledger import View
 from hoist.promotion.record import DeployOutcome
@@ -60,6 +61,8 @@ class EnvironmentStatus:
     target_digest: Digest | None = None
     """What the deploy target says it holds, for targets that can tell cheaply (a GitOps repository)."""
     target_detail: str | None = None
+    freezes: list[Freeze] = field(default_factory=list)
+    """What keeps the environment from changing now: a freeze in its ledger, a window of hoist.toml."""
     error: str | None = None
 
 
@@ -93,6 +96,7 @@ def environment_status(ctx: Context, store: Store, env: Environment) -> Environm
     )
     status.untrusted = view.head_problem
     status.warnings = posture(ctx.config, env)
+    status.freezes = in_force(env, view, ctx.now())
     if env.is_set:
         _members(ctx, env, view, status)
     if env.mirrors:

@@ -126,6 +126,8 @@ def timeline(metrics: EnvironmentMetrics) -> str:
             f'height="{_n(bottom - top)}"><title>{escape(title)}</title></rect>'
         )
     for event in sorted(events, key=lambda e: e.result == "failed"):  # failures drawn on top
+        if event.kind not in lanes:
+            continue  # records with no lane of their own (syncs, freezes)
         y = top + lane * lanes.index(event.kind) + lane / 2
         body.append(_mark(event, scale.x(event.time), y))
     if not events:
