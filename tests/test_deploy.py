@@ -170,6 +170,8 @@ def test_engine_errors_leave_the_running_version(hoist: Hoist, app: App, tmp_pat
     assert hoist_in(hoist, app, "deploy", "production").code == 0
     missing = hoist_in(hoist, app, "deploy", "production", "--digest", "sha256:" + "ab" * 32)
     assert missing.code == 1 and "cannot pull" in missing.err and len(missing.err.strip().splitlines()) == 1
+    assert "No such image" not in missing.err, missing.err  # the reason the pull gave, not a later lookup
+    assert "manifest" in missing.err, missing.err
     assert app.version() == "A"
 
     with socket.socket() as taken:

@@ -54,6 +54,15 @@ def _message(exc: Exception) -> str:
     return " ".join(text.split())[:300]
 
 
+def _stream_error(event: object) -> str | None:
+    """The error a pull's progress event reports (``error``, or ``errorDetail.message``), if any."""
+    if not isinstance(event, dict):
+        return None
+    detail = event.get("errorDetail")
+    error = event.get("error") or (detail.get("message") if isinstance(detail, dict) else None)
+    return " ".join(str(error).split())[:300] if error else None
+
+
 def _digest_of(image_ref: str) -> str:
     return image_ref.rpartition("@")[2] if "@" in image_ref else ""
 
@@ -123,7 +132,12 @@ class DockerTarget:
                 else {"username": self.credentials.username, "password": self.credentials.secret.reveal()}
             )
         try:
-            self.client.api.pull(image, auth_config=auth)
+            # The pull answers 200 at once and reports a failure inside its progress stream (Docker and
+            # podman alike): read the stream to the end and take its error as the reason.
+            for event in self.client.api.pull(image, auth_config=auth, stream=True, decode=True):
+                error = _stream_error(event)
+                if error is not None:
+                    raise OperationError(f"the engine at {self.host} cannot pull {image}: {error}")
             self.client.images.get(image)
         except ENGINE_ERRORS as exc:
             raise OperationError(f"the engine at {self.host} cannot pull {image}: {_message(exc)}") from exc
