@@ -125,27 +125,34 @@ def test_since_checks_back_to_a_point_already_audited(hoist: Hoist, ledgered: Le
 
 def test_audit_fetches_records_in_parallel(ledgered: Ledgered) -> None:
     """Records are read concurrently: the registry sees overlapping record reads (not one after another)."""
+    import threading
+
     from hoist.promotion.audit import audit
     from hoist.promotion.config import Environment
     from hoist.ref import parse_reference
 
     in_flight = 0
     peak = 0
+    changed = threading.Condition()
 
     class Counting(httpx.HTTPTransport):
+        """Holds each GET until three are in flight at once (or 2 s pass): reads sent one after another
+        never overlap, however slow the machine; concurrent ones always do."""
+
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             nonlocal in_flight, peak
             if request.method != "GET":  # the record reads; existence checks are HEADs
                 return super().handle_request(request)
-            in_flight += 1
-            peak = max(peak, in_flight)
+            with changed:
+                in_flight += 1
+                peak = max(peak, in_flight)
+                changed.notify_all()
+                changed.wait_for(lambda: peak >= 3, timeout=2.0)
             try:
-                import time
-
-                time.sleep(0.05)
                 return super().handle_request(request)
             finally:
-                in_flight -= 1
+                with changed:
+                    in_flight -= 1
 
     from hoist.options import Options
 

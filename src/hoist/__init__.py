@@ -25,8 +25,7 @@ Names load on first use, so importing hoist costs almost nothing.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing itself is not imported: `hoist --version` and `import hoist` stay instant
 
 __version__ = "0.1.0"
 
@@ -180,6 +179,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'hoist' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
@@ -190,6 +191,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from hoist.api import TagResult, copy, inspect, tag, verify
     from hoist.deploy.deploy import Deployment, DeployResult
     from hoist.deploy.release import ReleaseResult

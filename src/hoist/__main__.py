@@ -1,3 +1,3 @@
-from hoist.cli.app import main
+from hoist.cli.entry import main
 
 main()

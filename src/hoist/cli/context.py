@@ -42,8 +42,6 @@ class Globals:
 
     def options(self, *, observer: CopyObserver | None = None) -> Options:
         """The public API's options from the global flags and the environment."""
-        from hoist.cli.keys import interactive
-
         chunk = os.environ.get("HOIST_CHUNK_SIZE")
         try:
             clock = clock_from_environ(os.environ)
@@ -135,6 +133,11 @@ def is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def interactive() -> bool:
+    """A prompt is allowed only with a terminal on both ends; in CI nothing ever waits on one."""
+    return is_terminal(sys.stdin) and is_terminal(sys.stderr)
 
 
 def emit_json(value: Any) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from hoist.cli.context import emit_json, say
-from hoist.cli.keys import interactive
+from hoist.cli.context import emit_json, interactive, say
 from hoist.cli.options import json_option
 from hoist.errors import InputError
 from hoist.secret import Secret

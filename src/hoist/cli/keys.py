@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 from pathlib import Path
 
-from hoist.cli.context import is_terminal
+from hoist.cli.context import interactive
 from hoist.evidence.keys import PrivateKey, load_private_key, password_for
 from hoist.secret import Secret
-
-
-def interactive() -> bool:
-    """A prompt is allowed only with a terminal on both ends; in CI nothing ever waits on one."""
-    return is_terminal(sys.stdin) and is_terminal(sys.stderr)
 
 
 def private_key(path: Path) -> PrivateKey:

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, utils
 
 from hoist.errors import ConfigError
-from hoist.evidence import _sealed
 from hoist.evidence._util import b64decode, read_capped
 from hoist.secret import Secret
 
@@ -120,9 +119,13 @@ class PrivateKey:
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
-    def encrypted_pem(self, *, password: Secret, scrypt_n: int = _sealed.SCRYPT_N) -> bytes:
-        """cosign's encrypted format (``ENCRYPTED SIGSTORE PRIVATE KEY``), as ``cosign generate-key-pair``."""
-        return _pem(SIGSTORE_PRIVATE_KEY_PEM, _sealed.seal(self.pkcs8(), password, scrypt_n=scrypt_n))
+    def encrypted_pem(self, *, password: Secret, scrypt_n: int | None = None) -> bytes:
+        """cosign's encrypted format (``ENCRYPTED SIGSTORE PRIVATE KEY``), as ``cosign generate-key-pair``;
+        ``scrypt_n`` defaults to cosign's work factor."""
+        from hoist.evidence import _sealed  # nacl loads only for cosign's sealed keys
+
+        sealed = _sealed.seal(self.pkcs8(), password, scrypt_n=_sealed.SCRYPT_N if scrypt_n is None else scrypt_n)
+        return _pem(SIGSTORE_PRIVATE_KEY_PEM, sealed)
 
     def __repr__(self) -> str:
         return f"PrivateKey(keyid={self.public_key().keyid[:16]}…)"
@@ -142,6 +145,8 @@ def load_private_key(path: Path, *, password: PasswordSource = None) -> PrivateK
 def private_key_from_pem(data: bytes, *, password: PasswordSource = None, source: str = "the key") -> PrivateKey:
     kind, body = _first_block(data, f"key {source}")
     if kind in (SIGSTORE_PRIVATE_KEY_PEM, COSIGN_PRIVATE_KEY_PEM):
+        from hoist.evidence import _sealed
+
         der = _sealed.unseal(body, _resolve(password, source), source=source)
         return _from_pkcs8(der, source)
     if kind == "PRIVATE KEY":

@@ -62,6 +62,16 @@ def update_fallback_index(
     store.put_manifest(Manifest(raw, OCI_INDEX, Digest.of(raw)), tag=tag)
 
 
+def listed_in_fallback(store: Store, subject: Digest, digest: Digest) -> bool:
+    """Whether the fallback index of ``subject`` lists the manifest ``digest`` (one GET)."""
+    try:
+        doc = json.loads(store.get_manifest(subject.fallback_tag).raw)
+    except (NotFound, ValueError):
+        return False
+    entries = doc.get("manifests") if isinstance(doc, dict) else None
+    return isinstance(entries, list) and any(isinstance(e, dict) and e.get("digest") == str(digest) for e in entries)
+
+
 def subject_descriptor(manifest: Manifest) -> Descriptor:
     """The descriptor a referrers index lists for ``manifest`` (artifact type and annotations included)."""
     parsed = parse_manifest(manifest)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from hoist.digest import Digest
 from hoist.errors import HoistError, IntegrityError, LedgerConflict, NotFound, UntrustedLedger
 from hoist.manifest import LEDGER_RECORD_TYPE, OCI_EMPTY, OCI_EMPTY_BYTES, Descriptor, Manifest
-from hoist.ops.referrers import update_fallback_index
+from hoist.ops.referrers import listed_in_fallback, update_fallback_index
 from hoist.promotion.artifact import (
     ANNOTATION_ENV,
     ANNOTATION_SEQ,
@@ -275,12 +275,20 @@ class Ledger:
         if head is None:
             return
         record = head.record
+        if not indexed and view.head_manifest is not None:
+            # a run lists its record only after writing its history tag: listed means nothing was left
+            if listed_in_fallback(self.store, record.digest, head.manifest):
+                return
+            self._restore_history_tag(record)
+            self.index(record, view.head_manifest, indexed=False)
+        else:
+            self._restore_history_tag(record)
+
+    def _restore_history_tag(self, record: Record) -> None:
         if record.kind is Kind.PROMOTE and record.history_tag:
             found = self.store.head_manifest(record.history_tag)
             if found is None or found.digest != record.digest:
                 self.store.put_manifest(self.store.get_manifest(record.digest), tag=record.history_tag)
-        if view.head_manifest is not None:
-            self.index(record, view.head_manifest, indexed=indexed)
 
     def index(self, record: Record, manifest: Manifest, *, indexed: bool) -> None:
         """List the record under its image's referrers, unless the registry did so itself.

@@ -60,8 +60,10 @@ class MemberMove:
     source_store: Store
     store: Store
     manifest: Manifest
-    at_tag: Descriptor | None
     env: Environment
+    at_tag: Descriptor | None = None
+    """What TO's tag names now, when it was read (see :meth:`read_tag`)."""
+    tag_read: bool = False
     tags: tuple[str, ...] = ()
     history_tag: str = ""
     previous: Digest | None = None
@@ -84,6 +86,17 @@ class MemberMove:
     def already_there(self) -> bool:
         """The ledger says TO has this digest, and its tag agrees (no drift to repair)."""
         return self.previous == self.digest and self.at_tag is not None and self.at_tag.digest == self.digest
+
+    @property
+    def tag_needed(self) -> bool:
+        """Whether TO's tag must be read: the ledger cannot say what it names (TO's first image), or says it
+        names this digest already (is the promotion a no-op?). Otherwise the ledger's digest is what the
+        tags are put back to if moving them fails."""
+        return self.previous is None or self.previous == self.digest
+
+    def read_tag(self) -> None:
+        self.at_tag = self.store.head_manifest(self.member.tag)
+        self.tag_read = True
 
     def render(self, ctx: Context, seq: int) -> None:
         """The image's tags (its own first, then the extra ones, without repeats) and its history tag."""
@@ -111,7 +124,8 @@ class MemberMove:
         )
 
     def placed(self) -> Placed:
-        return Placed(store=self.store, digest=self.digest, tags=self.tags, before=self.at_tag)
+        before = (self.at_tag.digest if self.at_tag is not None else None) if self.tag_read else self.previous
+        return Placed(store=self.store, digest=self.digest, tags=self.tags, before=before)
 
     def tagsets(self, is_set: bool) -> list[TagSet]:
         name = self.member.name if is_set else None
@@ -155,7 +169,7 @@ class MemberMove:
 def plan_member(
     ctx: Context, source_env: Environment, target_env: Environment, member: Member, digest: Digest | None, dry_run: bool
 ) -> MemberMove:
-    """Resolve ``member``'s image in FROM once (or take ``digest``) and read what TO's tag names now."""
+    """Resolve ``member``'s image in FROM once (or take ``digest``)."""
     source = source_env.member(member.name) if target_env.is_set else source_env.members[0]
     source_store = ctx.open(source.image)
     store = ctx.open(member.image, push=not dry_run)
@@ -167,7 +181,6 @@ def plan_member(
         except NotFound as exc:
             where = f"{source_env.name}'s repository {source_store.location}"
             raise InputError(f"{digest} is not in {where}: check the digest") from exc
-    at_tag = store.head_manifest(member.tag)
     mirrors = [
         MirrorMove(member=member.name, reference=ref, store=ctx.open(ref, push=not dry_run), digest=manifest.digest)
         for ref in member.mirrors
@@ -178,7 +191,6 @@ def plan_member(
         source_store=source_store,
         store=store,
         manifest=manifest,
-        at_tag=at_tag,
         env=target_env,
         mirrors=mirrors,
     )
@@ -232,7 +244,7 @@ class Placed:
     store: Store
     digest: Digest
     tags: tuple[str, ...]
-    before: Descriptor | None
+    before: Digest | None
 
 
 def put_back(placed: list[Placed]) -> dict[str, str]:
@@ -246,11 +258,11 @@ def put_back(placed: list[Placed]) -> dict[str, str]:
                     if item.store.head_manifest(tag) is not None:
                         item.store.delete_tag(tag)
                 restored[where] = "untagged"
-            elif item.before.digest != item.digest:
-                before = item.store.get_manifest(item.before.digest)
+            elif item.before != item.digest:
+                before = item.store.get_manifest(item.before)
                 with ThreadPoolExecutor(max_workers=4) as pool:
                     put_tags(item.store, before, item.tags, pool)
-                restored[where] = str(item.before.digest)
+                restored[where] = str(item.before)
         except HoistError as exc:
             restored[where] = f"could not be put back: {exc}"
     return restored

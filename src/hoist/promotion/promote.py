@@ -211,6 +211,11 @@ class Promotion:
                 moves = list(pool.map(lambda m: plan_member(ctx, source, target, m, self.digest, self.dry_run),
                                       self.moving))  # fmt: skip
                 view = reading.result()
+                state = view.current_members
+                for move in moves:
+                    move.previous = state[move.member.name].digest if state and move.member.name in state else (
+                        view.current if not target.is_set else None)  # fmt: skip
+                list(pool.map(MemberMove.read_tag, [m for m in moves if m.tag_needed]))
             for move in moves:
                 move.render(ctx, view.next_seq)  # an unknown template value stops us before any change
             if target.gates.sign_with is not None and not self.dry_run:
@@ -223,10 +228,6 @@ class Promotion:
                 gates, override = decide(results, override=self.override, what=what, subject=digest)
         if not self.dry_run:
             self.ledger.check_head(view)  # before anything moves: the record would vouch for the head
-        state = view.current_members
-        for move in moves:
-            move.previous = state[move.member.name].digest if state and move.member.name in state else (
-                view.current if not target.is_set else None)  # fmt: skip
         noop = not self.force and all(m.already_there for m in moves)
         self._moves, self._view = moves, view
         primary = moves[0]

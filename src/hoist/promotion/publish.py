@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hoist.digest import Digest
-from hoist.errors import HoistError
+from hoist.errors import HoistError, OperationError
 from hoist.manifest import Manifest
 from hoist.ops.copy import put_tags, read_back, write_tags
 from hoist.promotion.ledger import Appended, BuildRecord, Ledger, Pending, View
@@ -90,15 +90,33 @@ class Publish:
         with self.timer.stage("tags"):
             for index, tagset in enumerate(self.tagsets):
                 self._moves[index] = self._pool.submit(self._put, tagset, tagset.tags)
+        histories: list[Future[None]] = []
         for tagset in self._own():
             history = history_tag_of(pending.record, tagset.member)
             if history:
-                self._follow_ups[f"history tag {history}"] = self._pool.submit(self._put, tagset, (history,))
-        self._follow_ups["referrers"] = self._pool.submit(
-            self.ledger.index, pending.record, pending.manifest, indexed=pending.indexed
-        )
-        self._follow_ups["repair"] = self._pool.submit(self.ledger.repair, pending.view, indexed=pending.indexed)
+                histories.append(self._pool.submit(self._put, tagset, (history,)))
+                self._follow_ups[f"history tag {history}"] = histories[-1]
+        # The record is listed under its image only once its history tags are written: the next run finds
+        # the listing and knows this run's follow-ups are done (one read instead of one per step).
+        indexing = self._pool.submit(self._index_after, histories, pending)
+        self._follow_ups["referrers"] = indexing
+        previous = pending.view.head
+        same_index = previous is not None and previous.record.digest == pending.record.digest
+        self._follow_ups["repair"] = self._pool.submit(
+            self._repair_after, indexing if same_index else None, pending
+        )  # one fallback index is read and written by one step at a time
         return pending
+
+    def _index_after(self, histories: list[Future[None]], pending: Pending) -> None:
+        for history in histories:
+            if history.exception() is not None:
+                raise OperationError("not listed under the image's referrers: a history tag was not written")
+        self.ledger.index(pending.record, pending.manifest, indexed=pending.indexed)
+
+    def _repair_after(self, before: Future[None] | None, pending: Pending) -> None:
+        if before is not None:
+            before.exception()  # wait; its failure is reported as its own step
+        self.ledger.repair(pending.view, indexed=pending.indexed)
 
     def _own(self) -> list[TagSet]:
         return [t for t in self.tagsets if not t.mirror]

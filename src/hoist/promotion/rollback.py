@@ -217,7 +217,12 @@ class _Back:
         )
 
     def placed(self) -> Placed:
-        return Placed(store=self.store, digest=self.manifest.digest, tags=self.tags, before=self.before)
+        return Placed(
+            store=self.store,
+            digest=self.manifest.digest,
+            tags=self.tags,
+            before=self.before.digest if self.before is not None else None,
+        )
 
     def tagsets(self, is_set: bool) -> list[TagSet]:
         name = self.member if is_set else None

@@ -64,13 +64,15 @@ class RegistryClient:
         self._scheme: str | None = None if self._probe else "https"
         # Plain HTTP needs no trust store: loopback hosts get one only if they turn out to speak TLS.
         self._http = self._client(verify=not self._probe)
+        self._retired: list[httpx.Client] = []
         self.auth = Authenticator(host, lambda repo: options.credentials.lookup(registry, repo), self._send_auth)
 
     def _client(self, *, verify: bool) -> httpx.Client:
         return http_client(self.options, self.host, verify=verify)
 
     def close(self) -> None:
-        self._http.close()
+        for client in (*self._retired, self._http):
+            client.close()
 
     # -- URLs ----------------------------------------------------------------------------------------
 
@@ -263,7 +265,20 @@ class RegistryClient:
     def _probe_scheme(
         self, method: str, path: str, headers: dict[str, str], params: Mapping[str, str] | None, content: Any
     ) -> httpx.Response:
-        """Loopback and insecure hosts: plain HTTP first; switch to HTTPS when the server speaks TLS."""
+        """Loopback and insecure hosts: plain HTTP first; switch to HTTPS when the server speaks TLS.
+
+        Reads probe side by side (sending one twice is harmless), so a command's first requests still go out
+        together; a request with a body probes alone, as it may not be sendable twice.
+        """
+        if method in ("GET", "HEAD"):
+            response = self._exchange(method, f"http://{self.host}{path}", headers, params, content)
+            if not speaks_tls(response):
+                self._scheme = "http"
+                return response
+            response.close()
+            with self._lock:
+                self._switch_to_tls()
+            return self._exchange(method, self.url(path), headers, params, content)
         with self._lock:
             if self._scheme is None:
                 response = self._exchange(method, f"http://{self.host}{path}", headers, params, content)
@@ -271,11 +286,17 @@ class RegistryClient:
                     self._scheme = "http"
                     return response
                 response.close()
-                self._http.close()
-                self._http = self._client(verify=True)
-                self._scheme = "https"
-                log.debug("%s speaks TLS; using HTTPS", self.host)
+                self._switch_to_tls()
         return self._exchange(method, self.url(path), headers, params, content)
+
+    def _switch_to_tls(self) -> None:
+        """Use HTTPS from now on (call with the lock held); the first probe to learn it switches."""
+        if self._scheme == "https":
+            return
+        self._retired.append(self._http)  # another probe may still be reading from it
+        self._http = self._client(verify=True)
+        self._scheme = "https"
+        log.debug("%s speaks TLS; using HTTPS", self.host)
 
     def _send_auth(self, request: httpx.Request) -> httpx.Response:
         """Send a token-server request (retried like any other safe request)."""
