@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import HOIST, LATENCY, Bench, Far, Stats, far_registry, quiet, timed
+from benchmarks.common import HOIST, LATENCY, Bench, Far, Stats, Timed, far_registry, quiet, timed
 from benchmarks.release_probe import Probe, died_at, rollback_times
 from benchmarks.release_report import render
 from tests.infra.engine import LOOPBACK_REGISTRIES, RunningEngine, start_engine
@@ -35,6 +35,8 @@ class Series:
     downtime: list[float] = field(default_factory=list)
     own_restore: list[float] = field(default_factory=list)
     failed_walls: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """Releases that did not end as expected, and why: reported, not measured."""
 
     def hoist_part(self) -> Stats:
         """Per run: the wall time minus that run's container start and health wait."""
@@ -100,21 +102,28 @@ def _series(bench: Bench, engine: RunningEngine, layout: Path, latency: float, k
 
         stage("v0")
         quiet([*base, "release", "staging", "production"], env=env)  # the first deploy: nothing to replace
+        serving = "v0"
         for n in range(1, bench.runs + 1):
             stage(f"v{n}")
             if endpoint is not None:
                 endpoint.clear()
-            run = timed([*base, "release", "staging", "production", "--json"], env=env)
+            run = timed([*base, "release", "staging", "production", "--json"], env=env, check=False)
+            if run.code != 0:
+                series.failures.append(_failure(f"release of v{n}", run, engine))
+                continue
             doc = run.json()
+            serving = f"v{n}"
             series.walls.append(run.seconds)
             series.stages.append({**doc["stages"], **_target_timings(doc["deploy"]["timings"])})
             if endpoint is not None:
                 series.requests.append(endpoint.requests())
-        serving = f"v{bench.runs}"
         for n in range(bench.runs):
             stage(f"broken-{n}")
             with Probe(f"http://127.0.0.1:{port}/version") as probe:
-                run = timed([*base, "release", "staging", "production"], env=env, expect=4)
+                run = timed([*base, "release", "staging", "production"], env=env, check=False)
+            if run.code != 4:
+                series.failures.append(_failure(f"failing release broken-{n} (exit 4 expected)", run, engine))
+                continue
             died = died_at(engine.workdir / "events.log", digest=broken[n])
             recovery, downtime, resolution = rollback_times(probe.seen, previous=serving, died=died)
             series.resolution.append(resolution)
@@ -126,6 +135,16 @@ def _series(bench: Bench, engine: RunningEngine, layout: Path, latency: float, k
                 raise RuntimeError(f"the failing release did not end restored: {last}")
             series.own_restore.append(float(last["timings"]["restore"]))
     return series
+
+
+def _failure(what: str, run: Timed, engine: RunningEngine) -> str:
+    """A release that did not end as expected: reported with hoist's error and the engine's last complaint
+    (the run goes on; the tables count only the releases that did)."""
+    said = (run.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+    log = (engine.workdir / "service.log").read_text(errors="replace").splitlines()
+    complaints = [line for line in log if "level=error" in line or "level=warning" in line]
+    engine_said = f"; the engine's last error or warning: `{complaints[-1][:400]}`" if complaints else ""
+    return f"{what} exited {run.code} after {run.seconds:.3f} s: `{said[:400]}`{engine_said}"
 
 
 def _target_timings(timings: dict[str, float]) -> dict[str, float]:

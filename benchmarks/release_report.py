@@ -99,5 +99,13 @@ def render(bench: Bench, found: list[Series], *, interval: float) -> str:
         "from that death to the previous version's first answer; downtime from the previous version's last "
         "answer before the switch to the same answer; the resolution is the time between that first answer "
         "and the unanswered attempt before it.\n\n"
-        f"{_rollback_table(found)}\n"
+        f"{_rollback_table(found)}\n" + _failures(found)
     )
+
+
+def _failures(found: list[Series]) -> str:
+    failed = [(series, failure) for series in found for failure in series.failures]
+    if not failed:
+        return "\nEvery release ended as expected (exit 0, and exit 4 for the failing ones).\n"
+    lines = "\n".join(f"- {_where(series)}: {failure}" for series, failure in failed)
+    return f"\nReleases that did not end as expected (left out of the tables above):\n\n{lines}\n"
