@@ -7,6 +7,7 @@ version's first answer; downtime from the previous version's last answer before 
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
@@ -37,8 +38,8 @@ class Probe:
             try:
                 with urllib.request.urlopen(self.url, timeout=TIMEOUT) as answer:
                     body = answer.read().decode().strip()
-            except (OSError, urllib.error.URLError):
-                body = None
+            except (OSError, urllib.error.URLError, http.client.HTTPException):
+                body = None  # refused, reset, timed out, or cut off while the container stopped
             self.seen.append((asked, body))
             self._stop.wait(POLL)
 
