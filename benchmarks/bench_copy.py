@@ -1,155 +1,218 @@
-"""Copy benchmarks, hoist beside skopeo on the same far registries (25 ms added to every request).
+"""Copy benchmarks: hoist beside skopeo (cold and warm blob-info cache) on the same far registries.
 
-(a) same-repository retag of a 3-layer image;
-(b) cross-repository copy of a 4-platform x 5-layer index;
-(c) cross-registry copy of a 200 MB image (4 x 50 MB layers) into an empty registry.
+(a) same-repository retag of a 3-layer image; (b) cross-repository copy of a 4-platform x 5-layer index;
+(c) cross-registry copy of 4 x 50 MB layers into an empty registry; (c') 2 x 250 MB layers, one run.
+On distribution 2.8, and on Pulp with its token auth. The tables are written by :mod:`copy_report`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import pulp as pulp_site
 from benchmarks.common import (
+    FAR_LATENCY,
     HOIST,
     LATENCY,
-    Run,
-    Sample,
+    Bench,
+    Far,
     clear_skopeo_cache,
+    far,
     far_registry,
-    hoist_json,
-    markdown_table,
+    request_mix,
     skopeo_copy_argv,
     timed,
 )
-from tests.infra.images import make_image, make_index
+from benchmarks.copy_report import render
+from tests.infra.images import ImageInfo, make_image, make_index
 from tests.infra.skopeo import layout_ref, skopeo_copy
 
-
-def _seed(layout: Path, tag: str, host: str, repo: str) -> None:
-    skopeo_copy(layout_ref(layout, tag), f"docker://{host}/{repo}:v1", dest_tls_verify=False)
+TOOLS = ("hoist", "skopeo cold", "skopeo warm")
 
 
-def _pair(far_requests, clear, hoist_argv: list[str], skopeo_argv: list[str], samples: tuple[Sample, Sample]) -> None:  # type: ignore[no-untyped-def]
-    clear()
-    seconds, rss, out = timed(hoist_argv)
-    samples[0].runs.append(Run(seconds, rss, far_requests(), out))
-    clear_skopeo_cache()
-    clear()
-    seconds, rss, out = timed(skopeo_argv)
-    samples[1].runs.append(Run(seconds, rss, far_requests(), out))
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    rss_mib: float
+    requests: int
+    tokens: int
+    mix: Counter[str]
+    own_seconds: float | None = None
+    """hoist's own timer (its JSON ``seconds``), beside the wall time taken from outside."""
 
 
-def scenario_a(work: Path, runs: int, latency: float = LATENCY) -> tuple[Sample, Sample]:
-    samples = (Sample("hoist"), Sample("skopeo"))
-    layout = work / f"a-layout-{latency}"
-    make_image(layout, tag="a", layers=3, layer_size=1024 * 1024, seed="bench-a")
-    with far_registry(work / f"a-registry-{latency}", latency) as far:
-        _seed(layout, "a", far.direct, "bench/a")
-        for n in range(runs):
-            source = f"{far.host}/bench/a:v1"
-            _pair(
-                far.requests,
-                far.clear,
-                [*HOIST, "copy", source, f"{far.host}/bench/a:hoist-{n}", "--json"],
-                skopeo_copy_argv(source, f"{far.host}/bench/a:skopeo-{n}"),
-                samples,
-            )
-    return samples
+@dataclass
+class Row:
+    key: str
+    title: str
+    latency: float
+    results: dict[str, list[Measured]] = field(default_factory=lambda: {t: [] for t in TOOLS})
 
 
-def scenario_b(work: Path, runs: int) -> tuple[Sample, Sample]:
-    samples = (Sample("hoist"), Sample("skopeo"))
-    layout = work / "b-layout"
-    make_index(layout, tag="b", layers_per_image=5, layer_size=256 * 1024, seed="bench-b")
-    with far_registry(work / "b-registry") as far:
-        _seed(layout, "b", far.direct, "bench/b")
-        for n in range(runs):
-            source = f"{far.host}/bench/b:v1"
-            _pair(
-                far.requests,
-                far.clear,
-                [*HOIST, "copy", source, f"{far.host}/bench/b-hoist-{n}:v1", "--json"],
-                skopeo_copy_argv(source, f"{far.host}/bench/b-skopeo-{n}:v1"),
-                samples,
-            )
-    return samples
+@dataclass(frozen=True)
+class Image:
+    layout: Path
+    tag: str
+    info: ImageInfo
 
 
-def scenario_c(work: Path, runs: int, *, layers: int = 4, layer_mb: int = 50) -> tuple[Sample, Sample]:
-    samples = (Sample("hoist"), Sample("skopeo"))
-    layout = work / f"c-layout-{layer_mb}"
-    make_image(layout, tag="c", layers=layers, layer_size=layer_mb * 1000 * 1000, seed="bench-c", compress=False)
-    with far_registry(work / f"c-source-{layer_mb}") as source_far:
-        _seed(layout, "c", source_far.direct, "bench/c")
-        for n in range(runs):
-            for tool, sample in (("hoist", samples[0]), ("skopeo", samples[1])):
-                with contextlib.ExitStack() as stack:
-                    target = stack.enter_context(far_registry(work / f"c-target-{layer_mb}-{tool}-{n}"))
-                    source = f"{source_far.host}/bench/c:v1"
-                    destination = f"{target.host}/bench/c:v1"
-                    clear_skopeo_cache()
-                    source_far.clear()
-                    argv = (
-                        [*HOIST, "copy", source, destination, "--json"]
-                        if tool == "hoist"
-                        else skopeo_copy_argv(source, destination)
-                    )
-                    seconds, rss, out = timed(argv)
-                    sample.runs.append(Run(seconds, rss, source_far.requests() + target.requests(), out))
-    return samples
+Endpoint = Callable[[Path, float, Image, str], contextlib.AbstractContextManager[Far]]
+"""Opens a far endpoint (work dir, latency) whose registry holds ``image`` in the repository given."""
+Empty = Callable[[Path, str, Image], contextlib.AbstractContextManager[tuple[Far, str]]]
+"""A far endpoint and a repository of a registry holding none of the image's blobs (work dir, name)."""
 
 
-def report(work: Path, runs: int) -> str:
-    rows = []
-    results = {
-        "(a) same-repository retag, 3-layer image": scenario_a(work, runs),
-        "(a') the same retag, 100 ms per request": scenario_a(work, runs, 0.1),
-        "(b) cross-repository copy, 4 platforms x 5 layers": scenario_b(work, runs),
-        "(c) cross-registry copy, 4 x 50 MB into an empty registry": scenario_c(work, max(3, runs // 2)),
-        "(c') the same with 2 x 250 MB layers (memory must not grow)": scenario_c(work, 1, layers=2, layer_mb=250),
+@dataclass(frozen=True)
+class Site:
+    name: str
+    endpoint: Endpoint
+    empty: Empty
+    authfile: Path | None = None
+    tokens: Callable[[], int] = lambda: 0
+
+
+def _one(bench: Bench, site: Site, tool: str, source: str, destination: str, fars: list[Far], digest: str) -> Measured:
+    if tool == "skopeo cold":
+        clear_skopeo_cache(bench.home)
+    for endpoint in fars:
+        endpoint.clear()
+    tokens = site.tokens()
+    digest_file = bench.work / "skopeo.digest"
+    digest_file.unlink(missing_ok=True)
+    if tool == "hoist":
+        auth = {"REGISTRY_AUTH_FILE": str(site.authfile)} if site.authfile else {}
+        run = timed([*HOIST, "copy", source, destination, "--json"], env=bench.env(**auth))
+        got, own = run.json()["digest"], float(run.json()["seconds"])
+    else:
+        argv = skopeo_copy_argv(source, destination, digest_file=digest_file, authfile=site.authfile)
+        run = timed(argv, env=bench.env())
+        got, own = digest_file.read_text().strip(), None
+    if got != digest:
+        raise RuntimeError(f"{tool} copied {got} from {source}, expected {digest}")
+    log = [r for endpoint in fars for r in endpoint.log()]
+    return Measured(run.seconds, run.rss_mib, len(log), site.tokens() - tokens, request_mix(log), own)
+
+
+def _within(bench: Bench, site: Site, row: Row, image: Image) -> Row:
+    """(a) and (b): source and destination in one registry. Per run: hoist, skopeo with its cache removed,
+    then skopeo again with the cache that cold run left (it knows where the blobs are, and mounts)."""
+    source_repo = f"bench/{row.key}"
+    with site.endpoint(bench.dir(f"copy-{site.name}-{row.key}-{row.latency}"), row.latency, image, source_repo) as end:
+        for n in range(bench.runs):
+            for tool in TOOLS:
+                slug = tool.replace(" ", "-")
+                repo = f"{source_repo}:{slug}-{n}" if row.key == "a" else f"{source_repo}-{slug}-{n}:v1"
+                measured = _one(bench, site, tool, f"{end.host}/{source_repo}:v1", f"{end.host}/{repo}", [end],
+                                image.info.digest)  # fmt: skip
+                row.results[tool].append(measured)
+    return row
+
+
+def _across(bench: Bench, site: Site, source: Far, row: Row, runs: int, image: Image) -> Row:
+    """(c): from a distribution registry into an empty one, a fresh one for every run of every tool (the
+    warm skopeo's cache then knows the blobs only in a registry that is gone)."""
+    repo = f"bench/{image.tag}"
+    for n in range(runs):
+        for tool in TOOLS:
+            slug = f"{image.tag}-{tool.replace(' ', '-')}-{n}"
+            with site.empty(bench.dir(f"copy-{site.name}-{slug}"), f"bench/{slug}", image) as (target, into):
+                measured = _one(bench, site, tool, f"{source.host}/{repo}:v1", f"{target.host}/{into}:v1",
+                                [source, target], image.info.digest)  # fmt: skip
+                row.results[tool].append(measured)
+    return row
+
+
+@contextlib.contextmanager
+def _distribution_endpoint(workdir: Path, latency: float, image: Image, repo: str) -> Iterator[Far]:
+    with far_registry(workdir, latency) as endpoint:
+        skopeo_copy(layout_ref(image.layout, image.tag), f"docker://{endpoint.direct}/{repo}:v1", dest_tls_verify=False)
+        yield endpoint
+
+
+@contextlib.contextmanager
+def _distribution_empty(workdir: Path, repo: str, _: Image) -> Iterator[tuple[Far, str]]:
+    try:
+        with far_registry(workdir) as target:
+            yield target, repo
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+DISTRIBUTION = Site("distribution", _distribution_endpoint, _distribution_empty)
+
+
+def _pulp(running: pulp_site.PulpSite) -> Site:
+    seeded: set[str] = set()
+
+    @contextlib.contextmanager
+    def endpoint(_: Path, latency: float, image: Image, repo: str) -> Iterator[Far]:
+        if repo not in seeded:
+            running.seed(image.layout, image.tag, repo)
+            seeded.add(repo)
+        with far(running.pulp.host, latency) as proxied:
+            running.allow(proxied.host)
+            yield proxied
+
+    @contextlib.contextmanager
+    def empty(_: Path, repo: str, image: Image) -> Iterator[tuple[Far, str]]:
+        try:
+            with far(running.pulp.host, LATENCY) as proxied:
+                running.allow(proxied.host)
+                yield proxied, repo
+        finally:
+            running.drop(repo, blobs=image.info.blobs)  # the repository and its blobs: Pulp is empty again
+
+    return Site("pulp", endpoint, empty, authfile=running.authfile, tokens=running.tokens)
+
+
+def sizes(bench: Bench) -> dict[str, tuple[int, int]]:
+    """Layers and bytes per layer of (c) and (c'); --quick makes them a tenth."""
+    scale = 10 if bench.quick else 1
+    return {"c": (4, 50_000_000 // scale), "c'": (2, 250_000_000 // scale)}
+
+
+def _images(bench: Bench) -> dict[str, Image]:
+    layout = bench.dir("copy-layout")
+    found = {
+        "a": make_image(layout, tag="a", layers=3, layer_size=1024 * 1024, seed="bench-a"),
+        "b": make_index(layout, tag="b", layers_per_image=5, layer_size=256 * 1024, seed="bench-b"),
     }
-    for name, (hoist, skopeo) in results.items():
-        speedup = skopeo.median / hoist.median if hoist.median else 0
-        rows.append(
-            [
-                name,
-                f"{hoist.median:.3f} s",
-                f"{skopeo.median:.3f} s",
-                f"{speedup:.1f}x",
-                hoist.requests,
-                skopeo.requests,
-                f"{hoist.max_rss:.0f} MiB",
-                f"{skopeo.max_rss:.0f} MiB",
-            ]
-        )
-    check = hoist_json(results["(a) same-repository retag, 3-layer image"][0].runs[-1].output)
-    table = markdown_table(
-        [
-            "scenario",
-            "hoist (median)",
-            "skopeo (median)",
-            "hoist faster by",
-            "hoist requests",
-            "skopeo requests",
-            "hoist peak RSS",
-            "skopeo peak RSS",
-        ],
-        rows,
-    )
-    return (
-        "## Copy\n\n"
-        f"Medians of {runs} runs ((c): {max(3, runs // 2)}), both tools against the same registries "
-        "through a proxy adding 25 ms to every request ((a'): 100 ms, about a CI runner to GHCR); "
-        "skopeo's blob-info cache is removed before each of its runs; requests are counted at the proxy "
-        "(the registries need no auth, so every request is after auth); peak RSS is GNU time's maximum "
-        "resident set size.\n\n"
-        f"{table}\n\n"
-        f"hoist's own count for (a): {check['requests']} requests (manifest GET, PUT, read-back HEAD). "
-        "In (a) the difference is start-up: hoist is a Python program and spends about 0.2 s importing "
-        "before its first request, skopeo a few milliseconds; per request hoist is ahead (3 against 9), "
-        "which is why it wins at 100 ms per request. In (b) and (c) hoist also looks for evidence to carry "
-        "along (the referrers fallback tag and cosign's three legacy tags: 5 of its requests, sent while the "
-        "image copies); skopeo copies none. (c') is one run each; peak memory stays flat as layers grow "
-        "because blobs stream through in 1 MiB reads.\n"
-    )
+    for key, (layers, size) in sizes(bench).items():
+        tag = key.replace("'", "2")
+        found[key] = make_image(layout, tag=tag, layers=layers, layer_size=size, seed=f"bench-{tag}", compress=False)
+    return {key: Image(layout, key.replace("'", "2"), info) for key, info in found.items()}
+
+
+def _on(bench: Bench, site: Site, images: dict[str, Image], *, full: bool) -> list[Row]:
+    rows = []
+    for key in ("a", "b"):
+        for latency in (LATENCY, FAR_LATENCY) if full else (LATENCY,):
+            rows.append(_within(bench, site, Row(key, key, latency), images[key]))
+    with far_registry(bench.dir(f"copy-{site.name}-c-source")) as source:
+        for key in ("c", "c'") if full else ("c",):
+            image = images[key]
+            target = f"docker://{source.direct}/bench/{image.tag}:v1"
+            skopeo_copy(layout_ref(image.layout, image.tag), target, dest_tls_verify=False)
+            runs = 1 if key == "c'" else bench.runs
+            rows.append(_across(bench, site, source, Row(key, key, LATENCY), runs, image))
+    return rows
+
+
+def report(bench: Bench, *, pulp: bool = True) -> str:
+    images = _images(bench)
+    rows = {"distribution 2.8": _on(bench, DISTRIBUTION, images, full=True)}
+    why_not_pulp, pulp_started = "not run (`--no-pulp`)", None
+    if pulp:
+        with pulp_site.started(bench.dir("pulp")) as running:
+            if isinstance(running, str):
+                why_not_pulp = running
+            else:
+                pulp_started = running.started_in
+                bench.versions.update({f"Pulp {k}": v for k, v in running.versions().items()})
+                rows["Pulp"] = _on(bench, _pulp(running), images, full=False)
+    return render(bench, rows, sizes=sizes(bench), why_not_pulp=why_not_pulp, pulp_started=pulp_started)

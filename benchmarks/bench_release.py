@@ -1,116 +1,168 @@
-"""Release benchmark on loopback: ``hoist release`` of the busybox test image through podman's
-Docker-compatible API, stage by stage, and the automatic rollback after a failed health check."""
+"""Release: ``hoist release staging production`` with a signed test-evidence gate, deploying the busybox
+test image to podman's Docker-compatible API with a health check — on loopback and 25 ms per request —
+and the automatic rollback after a failing release, timed by a probe outside hoist."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import statistics
-import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import HOIST, markdown_table, timed
-from tests.infra.engine import LOOPBACK_REGISTRIES, start_engine
+from benchmarks.common import HOIST, LATENCY, Bench, Far, Stats, Timed, far_registry, quiet, timed
+from benchmarks.release_probe import Probe, died_at, rollback_times
+from benchmarks.release_report import render
+from tests.infra.engine import LOOPBACK_REGISTRIES, RunningEngine, start_engine
 from tests.infra.images import make_busybox_image
 from tests.infra.ports import free_port
 from tests.infra.registry import start_registry
 
-STAGES = ("resolve", "gates", "copy", "record", "verify", "deploy", "health")
+HEALTH_INTERVAL = 0.1
 
 
-def _config(path: Path, repo: str, socket_url: str, port: int) -> Path:
+@dataclass
+class Series:
+    """The releases and failing releases at one latency."""
+
+    latency: float
+    walls: list[float] = field(default_factory=list)
+    stages: list[dict[str, float]] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    resolution: list[float] = field(default_factory=list)
+    recovery: list[float] = field(default_factory=list)
+    """Failure (engine's died event) -> previous version answering the probe again, per failing release."""
+    downtime: list[float] = field(default_factory=list)
+    own_restore: list[float] = field(default_factory=list)
+    failed_walls: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """Releases that did not end as expected, and why: reported, not measured."""
+
+    def hoist_part(self) -> Stats:
+        """Per run: the wall time minus that run's container start and health wait."""
+        return Stats.of(
+            wall - s.get("target.start", 0.0) - s.get("health", 0.0)
+            for wall, s in zip(self.walls, self.stages, strict=True)
+        )
+
+
+def _config(path: Path, *, repo: str, socket_url: str, port: int, name: str, keys: Path) -> Path:
     path.write_text(f"""
 [environments.staging]
 image = "{repo}:staging"
+key = "{keys}.key"
 
 [environments.production]
 image = "{repo}:main"
 from = "staging"
+require = ["tests"]
+
+[environments.production.gates]
+tests = {{ environment = "staging", keys = ["{keys}.pub"] }}
 
 [environments.production.deploy]
 target = "docker"
 host = "{socket_url}"
-container = "bench-app"
+container = "{name}"
 ports = ["127.0.0.1:{port}:8080"]
 
 [environments.production.health]
 url = "http://127.0.0.1:{port}/health"
 timeout = "30s"
-interval = "0.1s"
+interval = "{HEALTH_INTERVAL}s"
 """)
     return path
 
 
-def report(work: Path, runs: int) -> str:
-    layout = work / "layout"
-    images = [make_busybox_image(layout, tag=f"v{i}", version=f"v{i}") for i in range(runs + 1)]
-    make_busybox_image(layout, tag="broken", version="broken", broken="exit")
-    samples: list[dict[str, float]] = []
-    totals: list[float] = []
-    rollbacks: list[float] = []
-    engine = start_engine(work / "engine", insecure_registries=LOOPBACK_REGISTRIES)
+@contextlib.contextmanager
+def _registry(work: Path, latency: float) -> Iterator[tuple[str, str, Far | None]]:
+    """(host hoist and the engine use, host to seed directly, the far endpoint or None)."""
+    if latency:
+        with far_registry(work, latency) as endpoint:
+            yield endpoint.host, endpoint.direct, endpoint
+    else:
+        with start_registry(work, "plain") as registry:
+            yield registry.host, registry.host, None
+
+
+def _series(bench: Bench, engine: RunningEngine, layout: Path, latency: float, keys: Path, broken: list[str]) -> Series:
+    series = Series(latency)
+    work = bench.dir(f"release-{latency}")
+    env = bench.env(HOIST_KEY_PASSWORD="")
+    port = free_port()
+    with _registry(work / "registry", latency) as (host, direct, endpoint):
+        repo = f"{host}/bench/app"
+        config = _config(work / "hoist.toml", repo=repo, socket_url=engine.socket_url, port=port,
+                         name=f"bench-app-{int(latency * 1000)}", keys=keys)  # fmt: skip
+        base = [*HOIST, "--config", str(config)]
+
+        def stage(tag: str) -> None:
+            quiet([*HOIST, "copy", f"oci:{layout}:{tag}", f"{direct}/bench/app:staging", "--no-referrers"], env=env)
+            quiet([*base, "test", "staging", "--", "true"], env=env)
+
+        stage("v0")
+        quiet([*base, "release", "staging", "production"], env=env)  # the first deploy: nothing to replace
+        serving = "v0"
+        for n in range(1, bench.runs + 1):
+            stage(f"v{n}")
+            if endpoint is not None:
+                endpoint.clear()
+            run = timed([*base, "release", "staging", "production", "--json"], env=env, check=False)
+            if run.code != 0:
+                series.failures.append(_failure(f"release of v{n}", run, engine))
+                continue
+            doc = run.json()
+            serving = f"v{n}"
+            series.walls.append(run.seconds)
+            series.stages.append({**doc["stages"], **_target_timings(doc["deploy"]["timings"])})
+            if endpoint is not None:
+                series.requests.append(endpoint.requests())
+        for n in range(bench.runs):
+            stage(f"broken-{n}")
+            with Probe(f"http://127.0.0.1:{port}/version") as probe:
+                run = timed([*base, "release", "staging", "production"], env=env, check=False)
+            if run.code != 4:
+                series.failures.append(_failure(f"failing release broken-{n} (exit 4 expected)", run, engine))
+                continue
+            died = died_at(engine.workdir / "events.log", digest=broken[n])
+            recovery, downtime, resolution = rollback_times(probe.seen, previous=serving, died=died)
+            series.resolution.append(resolution)
+            series.recovery.append(recovery)
+            series.downtime.append(downtime)
+            series.failed_walls.append(run.seconds)
+            last = timed([*base, "history", "production", "--json", "--limit", "1"], env=env).json()[0]
+            if last["kind"] != "deploy" or last["deploy"]["result"] != "restored":
+                raise RuntimeError(f"the failing release did not end restored: {last}")
+            series.own_restore.append(float(last["timings"]["restore"]))
+    return series
+
+
+def _failure(what: str, run: Timed, engine: RunningEngine) -> str:
+    """A release that did not end as expected: reported with hoist's error and the engine's last complaint
+    (the run goes on; the tables count only the releases that did)."""
+    said = (run.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+    log = (engine.workdir / "service.log").read_text(errors="replace").splitlines()
+    complaints = [line for line in log if "level=error" in line or "level=warning" in line]
+    engine_said = f"; the engine's last error or warning: `{complaints[-1][:400]}`" if complaints else ""
+    return f"{what} exited {run.code} after {run.seconds:.3f} s: `{said[:400]}`{engine_said}"
+
+
+def _target_timings(timings: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in timings.items() if k.startswith("target.")}
+
+
+def report(bench: Bench) -> str:
+    layout = bench.dir("release-layout")
+    for n in range(bench.runs + 1):
+        make_busybox_image(layout, tag=f"v{n}", version=f"v{n}")
+    broken = [make_busybox_image(layout, tag=f"broken-{n}", version=f"broken-{n}", broken="exit").digest
+              for n in range(bench.runs)]  # fmt: skip
+    keys = bench.dir("release-keys") / "staging"
+    quiet([*HOIST, "keygen", "--output-prefix", str(keys)], env=bench.env(HOIST_KEY_PASSWORD=""))
+    engine = start_engine(bench.dir("release-engine"), insecure_registries=LOOPBACK_REGISTRIES)
     try:
-        with start_registry(work / "registry", "plain") as registry:
-            repo = f"{registry.host}/bench/app"
-            config = _config(work / "hoist.toml", repo, engine.socket_url, free_port())
-            base = [*HOIST, "--config", str(config)]
-
-            def stage(tag: str) -> None:
-                timed([*HOIST, "copy", f"oci:{layout}:{tag}", f"{repo}:staging"])
-
-            stage("v0")
-            timed([*base, "release", "staging", "production"])  # first deploy: nothing to replace yet
-            for image in images[1:]:
-                stage(image.tag or "")
-                seconds, _, out = timed([*base, "release", "staging", "production", "--json"])
-                doc = json.loads(out)
-                target = {k: v for k, v in doc["deploy"]["timings"].items() if k.startswith("target.")}
-                samples.append({**doc["stages"], **target})
-                totals.append(seconds)
-            for _ in range(max(2, runs // 2)):
-                stage("broken")
-                done = subprocess.run(
-                    [*base, "release", "staging", "production"], capture_output=True, text=True, check=False
-                )
-                assert done.returncode == 4, done.stderr
-                history = json.loads(
-                    subprocess.run(
-                        [*base, "history", "production", "--json", "--limit", "1"],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout
-                )
-                restored = history[0]
-                assert restored["kind"] == "deploy" and restored["deploy"]["result"] == "restored"
-                rollbacks.append(restored["timings"]["restore"])
-                stage(images[-1].tag or "")
-                timed([*base, "promote", "staging", "production", "--force"])
+        found = [_series(bench, engine, layout, latency, keys, broken) for latency in (0.0, LATENCY)]
     finally:
         engine.stop()
-    rows = [[name, f"{statistics.median(s.get(name, 0.0) for s in samples):.3f} s"] for name in STAGES]
-    start = statistics.median(s.get("target.start", 0.0) for s in samples)
-    pull = statistics.median(s.get("target.pull", 0.0) for s in samples)
-    health = statistics.median(s.get("health", 0.0) for s in samples)
-    total = statistics.median(totals)
-    hoist_part = total - start - health
-    rows.append(["total wall time (process start to exit)", f"{total:.3f} s"])
-    rows.append(["of which the engine's container start (in deploy)", f"{start:.3f} s"])
-    rows.append(["of which the engine's pull by digest (in deploy)", f"{pull:.3f} s"])
-    rows.append(["of which the health wait", f"{health:.3f} s"])
-    rows.append(["**hoist's part** (total - container start - health wait)", f"**{hoist_part:.3f} s** (target < 1 s)"])
-    table = markdown_table(["stage of `hoist release staging production`", "median"], rows)
-    rollback_table = markdown_table(
-        ["automatic rollback", "median"],
-        [["failure detected -> previous version answering its health check", f"{statistics.median(rollbacks):.3f} s"]],
-    )
-    return (
-        "## Release\n\n"
-        f"`hoist release` of the busybox test image, {runs} runs, on loopback: a registry (distribution 2.8) "
-        "and podman 4.3's Docker-compatible API service (runc), each release replacing the running container; "
-        "health is `GET /health` every 0.1 s.\n\n"
-        f"{table}\n\n"
-        f"{rollback_table}\n\n"
-        "The rollback is measured on releases of an image whose process exits at once: from the failure "
-        "being detected to the previous container (kept stopped as `<name>-hoist-previous`) running and "
-        "answering its health check, taken from the `restore` stage recorded in the ledger.\n"
-    )
+    bench.facts["release"] = {s.latency: statistics.median(s.walls) for s in found}
+    return render(bench, found, interval=HEALTH_INTERVAL)
