@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,16 +196,47 @@ def run_mutmut(target: Target, settings: Settings, *, jobs: int, again: bool, fr
     print(f"[{target.name}] mutmut run in {work.relative_to(ROOT)} (log: {log.relative_to(ROOT)})", flush=True)
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    with Orphans() as orphans, log.open("w") as out:
+    with Orphans() as orphans, log.open("w") as out, _interruptible() as stop:
         process = subprocess.Popen(argv, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env)  # noqa: S603
         orphans.keep.add(process.pid)
-        code = process.wait()
+        code = _wait(process, stop)
     minutes = (time.monotonic() - started) / 60
     extra = f", {orphans.ended} orphaned process(es) ended" if orphans.ended else ""
     print(f"[{target.name}] mutmut exited {code} after {minutes:.1f} min{extra}", flush=True)
     if code != 0:
         print(log.read_text()[-3000:], file=sys.stderr)
     return code
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM sets the event (mutmut is then asked to stop and keep what it has).
+
+    Installing a handler also makes mutmut start with SIGINT at its default, even when this script runs
+    in the background of a shell that ignores it: mutmut saves its results when interrupted."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _wait(process: subprocess.Popen[bytes], stop: threading.Event) -> int:
+    while process.poll() is None:
+        if stop.wait(1.0):
+            print("stopping: mutmut keeps the results it has", flush=True)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            raise SystemExit("interrupted: scripts/mutation.py --report summarises what was done")
+    return process.returncode
 
 
 # -- results -----------------------------------------------------------------------------------------
