@@ -532,3 +532,23 @@ def test_random_sizes_round_trip() -> None:
         blob = BytesBlobSource(Descriptor("application/octet-stream", Digest.of(data), size), data)
         upload_blob(client(registry, chunk_size=40 * KiB), REPO, blob)
         assert stored(registry, blob), size
+
+
+def test_a_throttled_stream_waits_as_asked_then_continues_in_chunks() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 1, lambda: error(429, "TOOMANYREQUESTS", "slow", {"Retry-After": "0.05"})))
+    waits: list[Wait] = []
+    blob = source(100 * KiB)
+    upload_blob(client(registry, host="ghcr.io", chunk_size=40 * KiB, on_wait=waits.append), REPO, blob)
+    assert stored(registry, blob)
+    assert [(w.seconds, w.reason, w.method) for w in waits] == [(0.05, "rate limited", "PATCH")]
+
+
+def test_a_refused_stream_names_the_upload() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 1, lambda: error(400, "BLOB_UPLOAD_INVALID", "refused")))
+    blob = source(100 * KiB)
+    with pytest.raises(RegistryError) as caught:
+        upload_blob(client(registry, host="ghcr.io", chunk_size=40 * KiB), REPO, blob)
+    assert str(caught.value).startswith(f"upload of blob {blob.descriptor.digest} to ghcr.io/{REPO}: ")
+    assert [m for m, _, _ in registry.log] == ["POST", "PATCH"]
