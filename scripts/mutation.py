@@ -78,10 +78,15 @@ def load_config(path: Path = CONFIG) -> tuple[Settings, dict[str, Target]]:
 
 
 def check_target(target: Target) -> list[str]:
-    """What in ``target`` names a file that does not exist (a module or a test file)."""
+    """What in ``target`` names something that does not exist: a module, a test file, a test function."""
     problems = [m for m in target.modules if not (ROOT / m).is_file()]
     for arg in target.tests:
-        if arg.startswith("tests/") and not (ROOT / arg.split("::")[0]).exists():
+        if not arg.startswith("tests/"):
+            continue
+        path, _, node = arg.partition("::")
+        function = node.split("[")[0].split("::")[-1]
+        exists = (ROOT / path).exists()
+        if not exists or (function and f"def {function}(" not in (ROOT / path).read_text()):
             problems.append(arg)
     return problems
 
@@ -371,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs = min(args.jobs or settings.jobs, 2 * (os.cpu_count() or 1))
     failed = []
     if not args.report:
-        for target in chosen:
-            if run_mutmut(target, settings, jobs=jobs, again=args.again, fresh=args.fresh) != 0:
-                failed.append(target.name)
+        for name in [t.name for t in chosen]:
+            settings, targets = load_config()  # read again: an edit made during a long run applies to what follows
+            if run_mutmut(targets[name], settings, jobs=jobs, again=args.again, fresh=args.fresh) != 0:
+                failed.append(name)
     everything = [read_results(t, diffs=True) for t in targets.values() if (WORK / t.name / "mutants").is_dir()]
     save(everything)
     print(report(everything).split("\n\n")[0])
