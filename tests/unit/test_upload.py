@@ -52,6 +52,8 @@ class Registry:
 
     min_chunk: str | None = None
     empty_range: str = "0-0"
+    patch_status: int = 202
+    """What a PATCH is answered with: 202 as distribution, 204 as some others, 201 as ECR."""
     hooks: list[Callable[[httpx.Request, Session], httpx.Response | None]] = field(default_factory=list)
     sessions: dict[str, Session] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
@@ -87,7 +89,7 @@ class Registry:
                 if int(start) != len(session.held) or int(last) - int(start) + 1 != len(body):
                     return error(416, "RANGE_INVALID", "invalid content range")
             session.held += body
-            return httpx.Response(202, headers=self._progress(uid, session))
+            return httpx.Response(self.patch_status, headers=self._progress(uid, session))
         if request.method == "PUT":
             session.held += body
             digest = query.get("digest", "")
@@ -552,3 +554,118 @@ def test_a_refused_stream_names_the_upload() -> None:
         upload_blob(client(registry, host="ghcr.io", chunk_size=40 * KiB), REPO, blob)
     assert str(caught.value).startswith(f"upload of blob {blob.descriptor.digest} to ghcr.io/{REPO}: ")
     assert [m for m, _, _ in registry.log] == ["POST", "PATCH"]
+
+
+@pytest.mark.parametrize("status", [204, 201])
+@pytest.mark.parametrize("host", ["reg.example", "ghcr.io"])
+def test_patch_answers_other_than_202_are_accepted(status: int, host: str) -> None:
+    registry = Registry(patch_status=status)
+    blob = source(100 * KiB)
+    upload_blob(client(registry, host=host, chunk_size=40 * KiB), REPO, blob)
+    assert stored(registry, blob)
+    assert [m for m, _, _ in registry.log].count("POST") == 1
+
+
+def answer_status(
+    *, status: int = 204, range_header: str | None
+) -> Callable[[httpx.Request, Session], httpx.Response | None]:
+    """A hook answering the status request (GET on the upload) the way some registries do."""
+
+    def hook(request: httpx.Request, session: Session) -> httpx.Response | None:
+        if request.method != "GET":
+            return None
+        headers = {"Location": f"/v2/{REPO}/blobs/uploads/u0?_state={session.state}"}
+        if range_header is not None:
+            headers["Range"] = range_header
+        return httpx.Response(status, headers=headers)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("status", "range_header"),
+    [(204, None), (204, "bytes=0-0"), (200, "0-0"), (200, None)],
+)
+def test_resuming_an_upload_the_registry_holds_nothing_of(status: int, range_header: str | None) -> None:
+    """No Range, distribution's "0-0" (with or without ``bytes=``), or a 200 instead of 204: start at 0."""
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 1, lambda: error(500, "UNKNOWN", "boom")))
+    registry.hooks.append(answer_status(status=status, range_header=range_header))
+    blob = source(100 * KiB)
+    upload_blob(client(registry, chunk_size=40 * KiB), REPO, blob)
+    assert stored(registry, blob)
+    ranges = [h["content-range"] for _, _, h in registry.requests("PATCH")]
+    assert ranges[:2] == ["0-40959", "0-40959"], "the resumed chunk starts at 0"
+    assert [m for m, _, _ in registry.log].count("POST") == 1
+
+
+def test_a_status_request_that_fails_names_the_upload() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 1, lambda: error(500, "UNKNOWN", "boom")))
+    registry.hooks.append(failing("GET", 1, lambda: error(400, "BLOB_UPLOAD_INVALID", "no status")))
+    blob = source(100 * KiB)
+    with pytest.raises(RegistryError) as caught:
+        upload_blob(client(registry, chunk_size=40 * KiB), REPO, blob)
+    assert str(caught.value).startswith(f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: ")
+
+
+def test_a_session_the_registry_keeps_dropping_is_named_in_the_error() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 100, lambda: error(500, "UNKNOWN", "boom")))
+    registry.hooks.append(failing("GET", 100, lambda: error(404, "BLOB_UPLOAD_UNKNOWN", "gone")))
+    blob = source(100 * KiB)
+    with pytest.raises(TransportError) as caught:
+        upload_blob(client(registry, chunk_size=40 * KiB, retries=1), REPO, blob)
+    assert (
+        str(caught.value)
+        == f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: the registry dropped the upload session"
+    )
+
+
+def test_a_stream_kept_short_every_time_is_named_in_the_error() -> None:
+    registry = Registry()
+
+    def short(request: httpx.Request, session: Session) -> httpx.Response | None:
+        if request.method != "PATCH":
+            return None
+        session.state += 1
+        uid = request.url.path.rsplit("/", 1)[1]
+        return httpx.Response(202, headers={"Location": registry._location(uid), "Range": "0-1023"})
+
+    registry.hooks.append(short)
+    blob = source(100 * KiB)
+    with pytest.raises(TransportError) as caught:
+        upload_blob(client(registry, host="ghcr.io", chunk_size=40 * KiB, retries=1), REPO, blob)
+    assert str(caught.value) == (
+        f"upload of blob {blob.descriptor.digest} to ghcr.io/{REPO}: the registry holds 1024 of {100 * KiB} bytes "
+        "after the stream; starting again"
+    )
+
+
+def test_a_stream_that_fails_at_once_backs_off_from_the_first_attempt() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 1, lambda: error(503, "UNAVAILABLE", "later")))
+    waits: list[Wait] = []
+    blob = source(100 * KiB)
+    upload_blob(client(registry, host="ghcr.io", chunk_size=40 * KiB, on_wait=waits.append), REPO, blob)
+    assert stored(registry, blob)
+    assert [(w.reason, w.attempt) for w in waits] == [("unavailable", 0)]
+
+
+def test_a_put_refused_before_its_body_was_read_is_the_registry_error() -> None:
+    """A registry may answer before reading the body (a 403 on the first bytes): hoist has not read the whole
+    source, so it cannot tell whether the source lied; the registry's answer is the error."""
+    blob = source(10 * KiB)
+
+    class Early(httpx.BaseTransport):
+        """Answers without reading the request body (httpx.MockTransport always reads it first)."""
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST":
+                return httpx.Response(202, headers={"Location": f"/v2/{REPO}/blobs/uploads/u0"})
+            return error(400, "SIZE_INVALID", "refused before reading")
+
+    c = RegistryClient("reg.example", RegistryOptions(transport=Early(), backoff=0.001), RequestStats())
+    with pytest.raises(RegistryError) as caught:
+        upload_blob(c, REPO, blob)
+    assert caught.value.code == "SIZE_INVALID" and not isinstance(caught.value, DigestMismatch)
