@@ -669,3 +669,49 @@ def test_a_put_refused_before_its_body_was_read_is_the_registry_error() -> None:
     with pytest.raises(RegistryError) as caught:
         upload_blob(c, REPO, blob)
     assert caught.value.code == "SIZE_INVALID" and not isinstance(caught.value, DigestMismatch)
+
+
+def test_a_registry_that_assembles_every_upload_wrongly_is_named_in_the_error() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PUT", 100, lambda: error(400, "DIGEST_INVALID", "digest did not match")))
+    blob = source(100 * KiB)
+    with pytest.raises(TransportError) as caught:
+        upload_blob(client(registry, chunk_size=40 * KiB, retries=1), REPO, blob)
+    assert str(caught.value) == (
+        f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: the registry's copy of the upload is "
+        "corrupt; starting again"
+    )
+
+
+@pytest.mark.parametrize("answered", [None, "1-100", "0-", "bytes=x-y"])
+def test_a_range_that_does_not_say_how_much_is_held_is_not_read(answered: str | None) -> None:
+    """Only ``0-<last>`` says how much the registry holds; no Range, or anything else, says nothing."""
+    registry = Registry()
+
+    def vague(request: httpx.Request, session: Session) -> httpx.Response | None:
+        if request.method != "PATCH":
+            return None
+        session.held += request.read()
+        session.state += 1
+        uid = request.url.path.rsplit("/", 1)[1]
+        headers = {"Location": registry._location(uid)}
+        if answered is not None:
+            headers["Range"] = answered
+        return httpx.Response(202, headers=headers)
+
+    registry.hooks.append(vague)
+    blob = source(100 * KiB)
+    upload_blob(client(registry, chunk_size=40 * KiB), REPO, blob)
+    assert stored(registry, blob)
+    assert [m for m, _, _ in registry.log] == ["POST", "PATCH", "PATCH", "PATCH", "PUT"]
+
+
+def test_429_without_retry_after_backs_off() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PUT", 1, lambda: error(429, "TOOMANYREQUESTS", "slow down")))
+    waits: list[Wait] = []
+    blob = source(10 * KiB)
+    upload_blob(client(registry, on_wait=waits.append), REPO, blob)
+    assert stored(registry, blob)
+    assert [(w.reason, w.attempt) for w in waits] == [("rate limited", 0)]
+    assert 0 < waits[0].seconds <= 0.002
