@@ -715,3 +715,56 @@ def test_429_without_retry_after_backs_off() -> None:
     assert stored(registry, blob)
     assert [(w.reason, w.attempt) for w in waits] == [("rate limited", 0)]
     assert 0 < waits[0].seconds <= 0.002
+
+
+def test_every_upload_request_carries_a_token_for_push_on_the_repository() -> None:
+    """Behind token auth (distribution's token flow: a challenge, then ``GET realm?service&scope``), each
+    request of an upload asks for, and is sent with, push access to the destination repository."""
+    registry = Registry()
+    asked: list[list[str]] = []
+
+    def gate(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            scopes = request.url.params.get_list("scope")
+            asked.append(scopes)
+            return httpx.Response(200, json={"token": "granted:" + " ".join(scopes), "expires_in": 300})
+        granted = request.headers.get("authorization", "").removeprefix("Bearer granted:").split()
+        if f"repository:{REPO}:pull,push" not in granted and f"repository:{REPO}:push" not in granted:
+            realm = 'Bearer realm="https://reg.example/token",service="reg.example"'
+            return error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": realm})
+        return registry.handler(request)
+
+    opts = RegistryOptions(transport=httpx.MockTransport(gate), backoff=0.001, chunk_size=40 * KiB)
+    blob = source(100 * KiB)
+    upload_blob(RegistryClient("reg.example", opts, RequestStats()), REPO, blob)
+    assert stored(registry, blob)
+    assert asked and all(any(s.startswith(f"repository:{REPO}:") for s in scopes) for scopes in asked)
+
+
+def test_waits_count_the_attempts() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PUT", 2, lambda: error(429, "TOOMANYREQUESTS", "slow down")))
+    waits: list[Wait] = []
+    blob = source(10 * KiB)
+    upload_blob(client(registry, on_wait=waits.append), REPO, blob)
+    assert stored(registry, blob)
+    assert [w.attempt for w in waits] == [0, 1]
+
+
+def test_an_upload_that_cannot_start_names_the_blob() -> None:
+    def no_location(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202)
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        return error(400, "NAME_INVALID", "invalid repository name")
+
+    blob = source(10 * KiB)
+    what = f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}"
+    for handler, message in (
+        (no_location, f"{what}: reg.example started an upload without a Location"),
+        (refused, f"{what}: "),
+    ):
+        opts = RegistryOptions(transport=httpx.MockTransport(handler), backoff=0.001)
+        with pytest.raises(RegistryError) as caught:
+            upload_blob(RegistryClient("reg.example", opts, RequestStats()), REPO, blob)
+        assert str(caught.value).startswith(message), str(caught.value)
