@@ -95,6 +95,7 @@ class Observer(CopyObserver):
         self.lock = threading.Lock()
 
     def planned(self, plan: object) -> None:
+        self.plan = plan
         self.events.append(("planned", "", ""))
 
     def blob_started(self, descriptor: Descriptor, action: BlobAction) -> None:
@@ -187,8 +188,11 @@ def test_a_stream_copy_writes_blobs_then_the_manifest_then_its_tags(
     assert result.blobs_streamed == 4 and result.blobs_mounted == 0 and result.blobs_skipped == 0
     assert result.bytes_moved == info.size and result.manifests_written == 2
     assert result.media_type == info.media_type and result.plan is not None and not result.dry_run
-    assert result.seconds > 0
-    assert watcher.events[0] == ("planned", "", "")
+    assert 0 < result.seconds < 120
+    assert result.source == parse_reference(f"oci:{source}:v1")
+    assert result.destination == parse_reference(f"oci:{destination.path}:prod")
+    assert watcher.events[0] == ("planned", "", "") and watcher.plan is result.plan
+    assert result.plan.source == result.source and result.plan.destination == result.destination
     assert sorted(e[1] for e in watcher.events if e[0] == "done") == sorted(info.blobs)
     assert {e[2] for e in watcher.events[1:]} == {"stream"}
     sizes = dict(zip(info.blobs, [destination.blob_size(Digest.parse(b)) for b in info.blobs], strict=True))
@@ -395,3 +399,71 @@ def test_a_failed_blob_stops_the_copy_before_any_manifest(single: tuple[Path, Im
     assert str(caught.value) == f"blob {info.blobs[1]}: connection reset"
     assert [w for w, _ in destination.writes if not w.startswith("blob ")] == [], "no manifest written"
     assert destination.tags() == []
+
+
+def test_a_platform_the_index_lacks_is_refused_naming_the_source(tmp_path: Path) -> None:
+    layout = tmp_path / "multi"
+    make_index(layout, tag="v1", platforms=[("linux", "amd64")], layers_per_image=1, layer_size=128, seed="one")
+    destination = Recording(tmp_path / "dst")
+    with pytest.raises(InputError) as caught:
+        copy(layout, destination, platform=Platform("linux", "riscv64"))
+    assert str(caught.value) == f"oci:{layout}:v1 has no image for platform linux/riscv64 (it has: linux/amd64)"
+    assert destination.writes == []
+
+
+def test_a_retag_by_digest_writes_nothing(single: tuple[Path, ImageInfo]) -> None:
+    """The manifest is in the repository already and no tag is asked for: there is nothing to write."""
+    source, info = single
+    same = Recording(source, create=False)
+    result = copy_image(
+        source=same,
+        destination=same,
+        source_ref=parse_reference(f"oci:{source}:v1"),
+        destination_ref=parse_reference(f"oci:{source}@{info.digest}"),
+    )
+    assert result.mode is Mode.RETAG and result.manifests_written == 0 and same.writes == []
+
+
+class Checking(Recording):
+    """Refuses an index whose child manifests it does not hold yet (as distribution does); child manifests
+    take a moment to store, so a parent written alongside its child, not after it, is caught."""
+
+    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
+        from hoist.manifest import parse_manifest
+
+        children = parse_manifest(manifest).children
+        if not children:
+            import time
+
+            time.sleep(0.05)
+        missing = [c.digest for c in children if self.blob_size(c.digest) is None]
+        if missing:
+            raise TransportError(f"index {manifest.digest} refers to {missing[0]}, which is not here")
+        return super().put_manifest(manifest, tag=tag)
+
+
+def test_each_level_of_children_is_stored_before_the_next(nested: tuple[Path, ImageInfo], tmp_path: Path) -> None:
+    source, outer = nested
+    destination = Checking(tmp_path / "dst")
+    result = copy(source, destination)
+    assert result.manifests_written == 4
+    assert destination.get_manifest("prod").digest == Digest.parse(outer.digest)
+
+
+def test_the_first_failure_cancels_what_has_not_started() -> None:
+    from hoist.ops.copy import _wait
+
+    ran: list[int] = []
+
+    def job(n: int) -> None:
+        if n == 0:
+            raise TransportError("the first one failed")
+        if n == 1:
+            import time
+
+            time.sleep(0.5)  # holds the only worker if it got it before the failure was seen
+        ran.append(n)
+
+    with ThreadPoolExecutor(max_workers=1) as pool, pytest.raises(TransportError, match="the first one failed"):
+        _wait(pool.submit(job, n) for n in range(10))
+    assert len(ran) <= 1, "at most the job already running finished; the ones not started were cancelled"
