@@ -365,3 +365,44 @@ def test_blobs_of_another_algorithm_get_their_own_directory(store: OCILayoutStor
     assert (store.path / "blobs" / "sha512" / descriptor.digest.hex).read_bytes() == data
     assert store.referrers(descriptor.digest) is None, "a layout has no referrers API"
     store.close()
+
+
+def test_a_half_made_layout_is_completed_without_losing_what_it_lists(tmp_path: Path) -> None:
+    """A directory holding blobs and an index but no oci-layout file (a copy interrupted, another tool):
+    creating the layout adds the file and keeps the blobs directory and the index as they are."""
+    path = tmp_path / "half"
+    info = make_image(path, tag="v1", layers=1, layer_size=128, seed="half")
+    (path / "oci-layout").unlink()
+    before = (path / "index.json").read_bytes()
+    store = OCILayoutStore(path, create=True)
+    assert json.loads((path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    assert (path / "index.json").read_bytes() == before
+    assert store.get_manifest("v1").digest == Digest.parse(info.digest)
+
+
+def test_the_index_entry_media_type_wins_for_a_tag(store: OCILayoutStore) -> None:
+    """A manifest whose bytes name no media type (optional in the image spec) is what its entry says."""
+    raw = b'{"schemaVersion":2,"manifests":[]}'
+    listed = Manifest(raw, "application/vnd.docker.distribution.manifest.list.v2+json", Digest.of(raw))
+    store.put_manifest(listed, tag="list")
+    assert store.get_manifest("list").media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert store.head_manifest("list") == Descriptor(listed.media_type, listed.digest, len(raw))
+
+
+def test_a_layout_without_a_blobs_directory_gets_one(store: OCILayoutStore) -> None:
+    import shutil
+
+    shutil.rmtree(store.path / "blobs")
+    descriptor = store.push_bytes(b"first blob", "text/plain")
+    assert (store.path / "blobs" / "sha256" / descriptor.digest.hex).read_bytes() == b"first blob"
+
+
+def test_bytes_after_exactly_the_declared_size_are_still_refused(store: OCILayoutStore) -> None:
+    """The declared bytes end on a chunk boundary and more follow: reading must go on far enough to see them."""
+    data = b"01234567"
+    declared = blob(data)
+    longer = Lying(declared, data + b"89ab", chunk=4)
+    with pytest.raises(DigestMismatch) as caught:
+        store.push_blob(longer)
+    assert "received 12 bytes, expected 8" in str(caught.value)
+    assert store.blob_size(declared.digest) is None
