@@ -7,13 +7,14 @@ running the audit reads to know what was done to the ledger.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hoist.digest import Digest
-from hoist.manifest import Descriptor
+from hoist.manifest import Descriptor, Manifest
 from hoist.promotion.artifact import record_manifest
 from hoist.promotion.audit import Audit, Finding, audit
 from hoist.promotion.config import Environment
@@ -312,3 +313,90 @@ def test_a_repository_that_cannot_be_read_counts_as_missing(ledgered: Ledgered, 
     assert errors(result) == [
         (None, f"{ledgered.digest('B')} recorded in seq 1 no longer exists in oci:{tmp_path / 'gone'}")
     ]
+
+
+def test_a_prune_record_without_a_list_of_digests(ledgered: Ledgered) -> None:
+    ledgered.append(Kind.PROMOTE, "A")
+    ledgered.append(Kind.PRUNE, "A")
+    assert ledgered.run().ok
+
+
+def test_a_link_to_something_that_is_not_a_record(ledgered: Ledgered) -> None:
+    entries = promoted_four_times(ledgered)
+    head = entries[0]
+    image = ledgered.digest("C")
+    ledgered.rewrite_head(replace(head.record, previous_record=image), [])
+    result = ledgered.run()
+    (seq, message), *_ = errors(result)
+    assert seq == 4 and message.startswith(f"the record before seq 4 was altered: ledger record {image} is not a hoist")
+
+
+def test_every_copy_is_checked_even_after_one_of_a_record_not_walked(ledgered: Ledgered) -> None:
+    """A window listing a record older than ``since`` first, then an edited copy of one the audit walked."""
+    entries = promoted_four_times(ledgered)  # seq 4, 3, 2, 1
+    head, three, two, one = entries
+    edited = Entry(two.manifest, replace(two.record, reason="approved"))
+    ledgered.rewrite_head(head.record, [one, three, edited])
+    found = errors(ledgered.run(since=2))
+    assert (2, "record seq 2 differs from the copy kept in seq 4: altered") in found
+
+
+def test_lost_digests_are_reported_by_repository_then_digest(ledgered: Ledgered, tmp_path: Path) -> None:
+    repos = {}
+    for name in ("zeta", "alpha"):
+        path = tmp_path / name
+        info = make_image(path, tag="x", layers=1, layer_size=64, seed=f"order-{name}")
+        repos[name] = (path, info)
+    members = {
+        name: MemberState(reference=f"oci:{path}", digest=Digest.parse(info.digest), media_type="m", size=1)
+        for name, (path, info) in repos.items()
+    }
+    ledgered.append(Kind.PROMOTE, "A", members=members)
+    for path, info in repos.values():
+        OCILayoutStore(path, create=False).delete_manifest(Digest.parse(info.digest))
+
+    def opener(reference: Reference) -> Store:
+        return OCILayoutStore(Path(str(reference).removeprefix("oci:")), create=False)
+
+    messages = [m for _, m in errors(ledgered.run(opener=opener))]
+    assert [m.rsplit(" ", 1)[-1] for m in messages] == [f"oci:{tmp_path / 'alpha'}", f"oci:{tmp_path / 'zeta'}"]
+
+
+class Counting(OCILayoutStore):
+    """Counts record reads made by the calling thread and by the audit's worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, create=False)
+        self.main = threading.get_ident()
+        self.reads = {"main": 0, "workers": 0}
+        self.lock = threading.Lock()
+
+        self.heads = threading.local()
+
+    def get_manifest(self, reference: str | Digest) -> Manifest:
+        if not getattr(self.heads, "inside", False):  # existence checks of images are not record reads
+            with self.lock:
+                self.reads["main" if threading.get_ident() == self.main else "workers"] += 1
+        return super().get_manifest(reference)
+
+    def head_manifest(self, reference: str | Digest) -> Descriptor | None:
+        self.heads.inside = True
+        try:
+            return super().head_manifest(reference)
+        finally:
+            self.heads.inside = False
+
+
+def test_records_are_read_in_parallel_after_one_read_per_window(ledgered: Ledgered) -> None:
+    """120 records: the head's window names 49, one read of the record before it names 50 more, one more
+    read the rest; everything else is fetched by the workers, each record once."""
+    for n in range(120):
+        ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    counting = Counting(ledgered.path)
+    result = audit(counting, ledgered.env, jobs=4)
+    assert result.ok and result.records == 120
+    assert counting.reads == {"main": 3, "workers": 117}
+    since = Counting(ledgered.path)
+    recent = audit(since, ledgered.env, jobs=4, since=71)
+    assert recent.ok and recent.records == 50
+    assert since.reads == {"main": 1, "workers": 49}, "the head's window reaches back to seq 71: no more windows"
