@@ -198,6 +198,9 @@ def test_scan_too_old(setup: Setup) -> None:
         ("12h", timedelta(hours=13), "too old (13.0h, the limit is 12.0h)"),
         ("1d", timedelta(hours=30), "too old (1.2d, the limit is 1.0d)"),  # a day is shown in days
         ("2h", timedelta(minutes=150), "too old (2.5h, the limit is 2.0h)"),
+        # units exactly: an hour is 3600 s and a day 86400 s (one second more shows in the first decimal)
+        ("23h", timedelta(seconds=84064), "too old (23.4h, the limit is 23.0h)"),
+        ("10000d", timedelta(days=10001), "too old (10001.0d, the limit is 10000.0d)"),
     ],
 )
 def test_ages_are_shown_in_hours_below_a_day_and_in_days_from_one(
@@ -220,13 +223,19 @@ def test_tests_gate_says_what_the_newest_run_said(setup: Setup) -> None:
     setup.cli("test", "staging", "--digest", str(a), "--", "true")
     (passed,) = setup.artifacts("staging", a, "test-result")
     assert setup.one(a) == result("tests", True, "the newest test run PASSED in staging", "staging", (passed,))
-    junit = str(FIXTURES / "junit" / "pytest-failures.xml")
-    setup.cli("test", "staging", "--digest", str(a), "--junit", junit, "--", "false", at=T0 + timedelta(1), code=1)
+    junit = setup.tmp / "failures.xml"
+    cases = "".join(
+        f'<testcase classname="smoke" name="test_{n}"><failure message="no">x</failure></testcase>' for n in range(7)
+    )
+    junit.write_text(
+        f'<testsuite name="s" tests="8" failures="7"><testcase classname="smoke" name="ok"/>{cases}</testsuite>'
+    )
+    setup.cli("test", "staging", "--digest", str(a), "--junit", str(junit), "--", "false", at=T0 + timedelta(1), code=1)
     failed = next(d for d in setup.artifacts("staging", a, "test-result") if d != passed)
     decided = setup.one(a, at=T0 + timedelta(2))
-    assert decided.gate == "tests" and not decided.passed and decided.evidence == (failed,)
-    assert decided.detail.startswith("the newest test run FAILED: ")
-    assert "test_login" in decided.detail
+    listed = ", ".join(f"smoke.test_{n}" for n in range(5))
+    assert decided == result("tests", False, f"the newest test run FAILED: {listed}", "staging", (failed,))
+    assert decided.passed is False, "false, not merely falsy: --json prints it"
     setup.cli("test", "staging", "--digest", str(a), "--", "false", at=T0 + timedelta(3), code=1)
     assert setup.one(a, at=T0 + timedelta(4)).detail == "the newest test run FAILED"
 
@@ -267,6 +276,7 @@ def test_signature_gate_names_the_key_and_the_signatures(setup: Setup) -> None:
     assert signed.passed and signed.environment == "staging"
     from hoist.evidence.keys import load_public_key
 
+    assert signed.gate == "signature"
     assert signed.detail == f"signed by key {load_public_key(setup.keys / 'staging.pub').keyid}"
     assert len(signed.evidence) == 1, "the signature that verified, not the stranger's"
 
@@ -321,14 +331,15 @@ def test_a_healthy_deploy_beyond_the_window_is_found_through_the_referrers(setup
     _record_deploy(staging, "qa", setup.images["A"], DeployOutcome.HEALTHY)
     _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY, kind=Kind.PROMOTE)
     listed = _listing(staging, Digest.parse(setup.images["A"].digest))
-    labels = {ANNOTATION_ENV: "staging", ANNOTATION_KIND: "deploy", ANNOTATION_SEQ: ""}
-    torn = {**listed[0], "digest": str(Digest.of(b"a listing without a record")), "annotations": labels}
-    _list_under(staging, Digest.parse(setup.images["A"].digest), torn)
+    for n, seq in enumerate(({ANNOTATION_SEQ: ""}, {})):  # an empty sequence label, and none at all
+        labels = {ANNOTATION_ENV: "staging", ANNOTATION_KIND: "deploy", **seq}
+        torn = {**listed[0], "digest": str(Digest.of(b"a listing without a record %d" % n)), "annotations": labels}
+        _list_under(staging, Digest.parse(setup.images["A"].digest), torn)
     _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY)
     for _ in range(55):
         _record_deploy(staging, "staging", setup.images["B"], DeployOutcome.HEALTHY, index=False)
     assert [e["annotations"].get(ANNOTATION_ENV) for e in _listing(staging, a)] == ["qa", "staging", "staging",
-                                                                                     "staging"]  # fmt: skip
+                                                                                     "staging", "staging"]  # fmt: skip
     decided = setup.one(a)
     assert decided.passed, decided
     assert decided.detail == "deployed healthy to staging (seq 2)"
