@@ -4,6 +4,7 @@ exit 1 and the destination tag untouched."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_source_faults_are_retried(
     registry2: RunningRegistry,
     unique_repo: str,
 ) -> None:
-    fault_proxy.add_fault(fault)
+    fault = fault_proxy.add_fault(replace(fault, fired=0))  # the parameter is shared: count on a copy
     destination = f"{registry2.host}/{unique_repo}:prod"
     started = time.monotonic()
     result = outcome(hoist, through_proxy, destination, seeded.images.single.digest, None)
@@ -106,7 +107,7 @@ def test_source_corruption_or_outage_fails_cleanly(
 ) -> None:
     destination = f"{registry2.host}/{unique_repo}:prod"
     hoist.ok("copy", seeded.ref("docker"), destination)  # the tag already points at another image
-    fault_proxy.add_fault(fault)
+    fault = fault_proxy.add_fault(replace(fault, fired=0))  # the parameter is shared: count on a copy
     result = outcome(hoist, through_proxy, destination, seeded.images.single.digest, seeded.images.docker.digest)
     assert result.code == 1, result
 
@@ -128,7 +129,7 @@ def test_destination_faults(
 ) -> None:
     destination = f"{fault_proxy.host}/{unique_repo}:prod"
     hoist.ok("copy", seeded.ref("docker"), destination)
-    fault_proxy.add_fault(fault)
+    fault = fault_proxy.add_fault(replace(fault, fired=0))  # the parameter is shared: count on a copy
     result = outcome(hoist, seeded.ref("single"), destination, seeded.images.single.digest, seeded.images.docker.digest)
     assert result.code == (0 if recoverable else 1), result
 

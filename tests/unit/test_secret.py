@@ -237,3 +237,75 @@ def test_the_cli_masks_with_its_command_scope(
     (prefix / "k.pub").write_text("x")
     code, err = _run(capsys, "keygen", "--output-prefix", str(prefix / "k"))
     assert code == 2 and "already exists" in err and password not in err and "/***/k.key" in err, err
+
+
+# -- the details the tests above leave open ------------------------------------------------------------------
+
+
+def test_truth_formatting_and_pickling_of_a_secret() -> None:
+    assert bool(Secret("x")) is True, "an empty variable is an empty password; any other value is one"
+    assert f"{Secret('value-1234'):>6}" == "   ***", "a format spec applies to the mask"
+    assert f"{Secret('value-1234')}" == "***"
+    with pytest.raises(TypeError, match=r"^a Secret cannot be pickled$"):
+        pickle.dumps(Secret("value-1234"))
+
+
+def test_a_value_of_the_minimum_length_is_masked() -> None:
+    with secrets_scope():
+        Secret("abc")
+        Secret("wxyz")
+        assert redact("abc wxyz") == "abc ***"
+
+
+def test_longer_values_are_masked_before_the_values_inside_them() -> None:
+    """A secret inside another one must not leave the longer one's remainder readable."""
+    with secrets_scope() as scope:
+        Secret("zzzz")
+        Secret("prefix-zzzz")
+        assert scope.known()[0] == "prefix-zzzz"
+        assert redact("token prefix-zzzz and zzzz") == "token *** and ***"
+
+
+def test_a_closed_scope_remembers_nothing_more() -> None:
+    """A worker thread that still holds the scope of a finished command adds nothing to it."""
+    with secrets_scope() as scope:
+        Secret("during-the-command")
+    assert scope.known() == []
+    with use_scope(scope):
+        Secret("after-the-command")
+    assert scope.known() == [] and redact("after-the-command", scope=scope) == "after-the-command"
+    assert repr(scope) == "SecretScope(0 value(s), closed)"
+
+
+def test_a_scope_repr_counts_its_values_and_shows_none() -> None:
+    with secrets_scope() as scope:
+        Secret("visible/nowhere")
+        assert repr(scope) == "SecretScope(2 value(s))", "the value and its URL-escaped form"
+        assert "nowhere" not in repr(scope)
+
+
+def test_a_scheme_credential_with_one_digit_or_capital_is_masked() -> None:
+    assert redact("sent Bearer a1bcdefghijklmnopqrs") == "sent Bearer ***"
+    assert redact("sent Bearer aBcdefghijklmnopqrs") == "sent Bearer ***"
+    assert redact("Basic authentication-required") == "Basic authentication-required"
+
+
+def test_a_filter_keeps_the_message_above_the_redacted_traceback() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("hoist.test-secret-filter-traceback")
+    logger.addHandler(handler)
+    try:
+        with secrets_scope() as scope:
+            handler.addFilter(RedactingFilter(scope))
+            Secret("in-the-exception-7")
+            try:
+                raise RuntimeError("in-the-exception-7 failed")
+            except RuntimeError:
+                logger.error("copy of %s failed", "app", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.startswith("copy of app failed\nTraceback (most recent call last):\n"), text
+    assert text.rstrip().endswith("RuntimeError: *** failed")
+    assert text.count("Traceback") == 1, "the traceback is in the message once, not formatted again"

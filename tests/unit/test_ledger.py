@@ -1,0 +1,409 @@
+"""The ledger's mechanics on an OCI image layout (a real store: files, index.json, tags), with the clock the
+settle delay reads under the test's control: reading, paging, write-then-confirm against racing writers,
+repairs, and the referrers listing it keeps small."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hoist.digest import Digest
+from hoist.errors import IntegrityError, LedgerConflict, NotFound
+from hoist.manifest import LEDGER_RECORD_TYPE, OCI_MANIFEST, Descriptor, Manifest
+from hoist.ops.referrers import list_referrers
+from hoist.promotion import ledger as ledger_module
+from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_SEQ, ANNOTATION_WINDOW, record_manifest
+from hoist.promotion.history import new_record
+from hoist.promotion.ledger import (
+    INDEX_KEEP,
+    MAX_ATTEMPTS,
+    MAX_SETTLE,
+    MIN_SETTLE,
+    WINDOW,
+    Ledger,
+    View,
+    head_tag,
+    settle_override,
+    subject_of,
+)
+from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Provenance, Record
+from hoist.store.ocidir import OCILayoutStore
+from tests.infra.images import make_image
+
+WHO = Provenance(actor="tester", time="2026-11-28T08:00:00.000Z")
+
+
+class FakeTime:
+    """Stands in for the ``time`` module the ledger reads: monotonic() and sleep() under the test's control."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        self.step = 0.0
+        """Seconds each monotonic() call advances (how long each store call seems to take)."""
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr(ledger_module, "time", fake)
+    monkeypatch.delenv("HOIST_LEDGER_SETTLE", raising=False)
+    return fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> OCILayoutStore:
+    """A layout holding two images, A and B (tags ``a`` and ``b``), that records can be about."""
+    layout = tmp_path / "layout"
+    make_image(layout, tag="a", layers=1, layer_size=256, seed="ledger-a")
+    make_image(layout, tag="b", layers=1, layer_size=256, seed="ledger-b")
+    return OCILayoutStore(layout, create=False)
+
+
+def image(store: OCILayoutStore, tag: str) -> Descriptor:
+    found = store.head_manifest(tag)
+    assert found is not None
+    return found
+
+
+def builder(subject: Descriptor, kind: Kind = Kind.PROMOTE, environment: str = "prod", **fields: object):  # type: ignore[no-untyped-def]
+    def build(view: View) -> Record:
+        return new_record(view, kind=kind, environment=environment, subject=subject, provenance=WHO, **fields)
+
+    return build
+
+
+def append(ledger: Ledger, subject: Descriptor, count: int = 1, kind: Kind = Kind.PROMOTE) -> None:
+    for _ in range(count):
+        ledger.append(builder(subject, kind))
+
+
+def test_names_and_the_settle_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert head_tag("production") == "hoist-ledger.production"
+    monkeypatch.delenv("HOIST_LEDGER_SETTLE", raising=False)
+    assert settle_override() is None
+    monkeypatch.setenv("HOIST_LEDGER_SETTLE", "")
+    assert settle_override() is None
+    monkeypatch.setenv("HOIST_LEDGER_SETTLE", "0.5")
+    assert settle_override() == 0.5
+
+
+def test_an_empty_ledger_reads_as_nothing(store: OCILayoutStore, clock: FakeTime) -> None:
+    ledger = Ledger(store, "prod")
+    view = ledger.read()
+    assert view.entries == () and view.pinned == () and view.head_manifest is None
+    assert view.read_at == clock.now
+    assert ledger.history() == [] and list(ledger.pages()) == [] and list(ledger.walk()) == []
+
+
+def test_the_first_record_brings_the_empty_blob_and_reads_back(store: OCILayoutStore, clock: FakeTime) -> None:
+    ledger = Ledger(store, "prod", settle=0.0)
+    assert store.blob_size(Digest.of(b"{}")) is None
+    appended = ledger.append(builder(image(store, "a")))
+    assert store.blob_size(Digest.of(b"{}")) == 2, "every record references the empty blob"
+    view = ledger.read()
+    assert view.head is not None and view.head.manifest == appended.manifest.digest
+    assert view.head_manifest is not None and view.head_manifest.raw == appended.manifest.raw
+    assert appended.entry == view.head and appended.view.entries == view.entries
+    assert not appended.indexed, "a layout does not index referrers itself"
+
+
+def test_a_record_of_another_environment_under_the_tag_is_an_integrity_error(store: OCILayoutStore) -> None:
+    Ledger(store, "staging", settle=0.0).append(builder(image(store, "a"), environment="staging"))
+    planted = store.get_manifest(head_tag("staging"))
+    store.put_manifest(planted, tag=head_tag("prod"))
+    with pytest.raises(IntegrityError) as caught:
+        Ledger(store, "prod").read()
+    assert str(caught.value) == f"hoist-ledger.prod in {store.location} holds a record of 'staging'"
+
+
+def test_history_pages_and_walk_reach_past_the_window(store: OCILayoutStore) -> None:
+    ledger = Ledger(store, "prod", settle=0.0)
+    a, b = image(store, "a"), image(store, "b")
+    for n in range(WINDOW + 12):
+        ledger.append(builder(a if n % 2 else b))
+    total = WINDOW + 12
+    view = ledger.read()
+    assert len(view.entries) == WINDOW, "the head and the 49 records its window holds"
+    assert [e.record.seq for e in ledger.history(5, view)] == [total, total - 1, total - 2, total - 3, total - 4]
+    everything = ledger.history()
+    assert [e.record.seq for e in everything] == list(range(total, 0, -1))
+    assert [e.record.seq for e in ledger.history(WINDOW + 3)] == list(range(total, total - WINDOW - 3, -1))
+    pages = list(ledger.pages())
+    assert [len(p) for p in pages] == [WINDOW, 12]
+    assert [e.record.seq for page in pages for e in page] == list(range(total, 0, -1))
+    walked = list(ledger.walk())
+    assert [entry.record.seq for entry, _window in walked] == list(range(total, 0, -1))
+    assert walked[0][0].manifest == view.head.manifest if view.head else False
+    assert [e.record.seq for e in walked[0][1]] == list(range(total - 1, total - WINDOW, -1))
+    entry, window = ledger.entry(walked[-1][0].manifest)
+    assert entry.record.seq == 1 and window == []
+
+
+def test_a_head_keeps_a_window_of_the_records_before_it(store: OCILayoutStore) -> None:
+    ledger = Ledger(store, "prod", settle=0.0)
+    append(ledger, image(store, "a"), WINDOW + 2)
+    head = json.loads(store.get_manifest(head_tag("prod")).raw)
+    window = json.loads(head["annotations"][ANNOTATION_WINDOW])
+    assert len(window) == WINDOW - 1
+    assert [item["record"]["seq"] for item in window] == list(range(WINDOW + 1, 2, -1))
+
+
+def test_the_settle_delay_grows_with_the_gap_between_reading_and_writing(
+    store: OCILayoutStore, clock: FakeTime
+) -> None:
+    ledger = Ledger(store, "prod")
+    a = image(store, "a")
+    quick = ledger.write(builder(a))
+    assert quick.settle == MIN_SETTLE, "a fast writer still waits the minimum"
+    assert quick.remaining == MIN_SETTLE
+    clock.now += 0.1
+    assert quick.remaining == pytest.approx(MIN_SETTLE - 0.1)
+    clock.now += 5
+    assert quick.remaining == 0.0
+    ledger.confirm(quick)
+
+    clock.step = 0.5  # every clock read in between is half a second later: a slow registry
+    slow = ledger.write(builder(a))
+    gap = slow.written - slow.view.read_at
+    assert gap > MIN_SETTLE / 3
+    assert slow.settle == pytest.approx(min(3 * gap, MAX_SETTLE))
+    clock.step = 3.0
+    slower = ledger.write(builder(a), view=ledger.read())
+    assert slower.settle == MAX_SETTLE, "capped"
+
+
+def test_confirm_waits_out_the_settle_delay(store: OCILayoutStore, clock: FakeTime) -> None:
+    ledger = Ledger(store, "prod", settle=0.7)
+    pending = ledger.write(builder(image(store, "a")))
+    assert pending.settle == 0.7
+    clock.now += 0.2
+    appended = ledger.confirm(pending)
+    assert clock.slept == [pytest.approx(0.5)]
+    assert appended.view.read_at == pending.written and appended.view.head_manifest == pending.manifest
+
+
+def test_a_stale_view_is_read_again_before_writing(store: OCILayoutStore, clock: FakeTime) -> None:
+    mine, theirs = Ledger(store, "prod", settle=0.0), Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    mine.append(builder(a))
+    old = mine.read()
+    theirs.append(builder(a))  # seq 2, written after ``old`` was read
+    clock.now += 0.003  # 3 x 0.003 s is within the floor of 0.01 s: the view is taken as fresh
+    fresh = mine.write(builder(a), view=old)
+    assert fresh.record.seq == 2, "a view young enough is used as given"
+    clock.now += 1.0
+    reread = mine.write(builder(a), view=old)
+    assert reread.record.seq == 3, "an old view is read again: seq 2 is on top of what it knew"
+
+
+def test_the_staleness_floor_is_the_minimum_settle_without_an_override(store: OCILayoutStore, clock: FakeTime) -> None:
+    ledger = Ledger(store, "prod")
+    a = image(store, "a")
+    ledger.confirm(ledger.write(builder(a)))
+    old = ledger.read()
+    Ledger(store, "prod", settle=0.0).append(builder(a))
+    clock.now += MIN_SETTLE / 3 - 0.01
+    assert ledger.write(builder(a), view=old).record.seq == 2
+    clock.now += 0.02
+    assert ledger.write(builder(a), view=old).record.seq == 3
+
+
+def test_a_writer_that_lost_the_race_writes_its_record_again_on_top(store: OCILayoutStore, clock: FakeTime) -> None:
+    mine, theirs = Ledger(store, "prod", settle=0.0), Ledger(store, "prod", settle=0.0)
+    a, b = image(store, "a"), image(store, "b")
+    mine.append(builder(a))
+    view = mine.read()
+    pending = mine.write(builder(b, reason="mine"), view=view)
+    rival = theirs.write(builder(a, reason="theirs"), view=view)  # both built on seq 1: theirs replaced mine
+    assert pending.record.seq == rival.record.seq == 2
+    appended = mine.confirm(pending)
+    assert pending.attempts == 1
+    history = mine.history()
+    assert [(e.record.seq, e.record.reason) for e in history] == [(3, "mine"), (2, "theirs"), (1, None)]
+    assert appended.entry.record.seq == 3 and appended.entry.record.previous_record == rival.manifest.digest
+    with pytest.raises(NotFound):
+        store.get_manifest(pending.manifest.digest)  # the orphan was removed
+    theirs.confirm(rival)
+    assert [e.record.seq for e in theirs.history()] == [3, 2, 1]
+
+
+def test_a_record_someone_chained_onto_is_confirmed_as_it_stands(store: OCILayoutStore, clock: FakeTime) -> None:
+    mine, theirs = Ledger(store, "prod", settle=0.0), Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    pending = mine.write(builder(a, reason="mine"))
+    theirs.append(builder(a, reason="theirs"))  # reads mine as the head and writes on top of it
+    appended = mine.confirm(pending)
+    assert appended.entry == pending.entry
+    assert [e.record.reason for e in appended.view.entries] == ["theirs", "mine"]
+    assert appended.manifest == pending.manifest and not pending.superseded
+
+
+class RivalStore(OCILayoutStore):
+    """A layout where another writer always wins: right after each write of the ledger tag, a record that
+    does not chain the one just written takes the tag."""
+
+    rival: Manifest
+
+    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
+        indexed = super().put_manifest(manifest, tag=tag)
+        if tag == head_tag("prod") and manifest.digest != self.rival.digest:
+            super().put_manifest(self.rival, tag=tag)
+        return indexed
+
+
+def test_a_ledger_that_keeps_changing_is_a_conflict_after_the_last_attempt(store: OCILayoutStore) -> None:
+    rivalled = RivalStore(store.path, create=False)
+    a = image(store, "a")
+    record = new_record(View(()), kind=Kind.PROMOTE, environment="prod", subject=a, provenance=WHO, reason="rival")
+    rivalled.rival = record_manifest(record, [])
+    rivalled.push_bytes(b"{}", "application/vnd.oci.empty.v1+json")
+    ledger = Ledger(rivalled, "prod", settle=0.0)
+    pending = ledger.write(builder(a))
+    with pytest.raises(LedgerConflict) as caught:
+        ledger.confirm(pending)
+    assert str(caught.value) == (
+        f"the ledger of prod in {rivalled.location} kept changing ({MAX_ATTEMPTS} attempts): "
+        "another process is writing to it; try again"
+    )
+    head = rivalled.head_manifest(head_tag("prod"))
+    assert head is not None and head.digest == rivalled.rival.digest, "the winner's record stands"
+    assert rivalled.blob_size(pending.manifest.digest) is None, "a record that lost was removed"
+
+
+def test_losing_records_are_kept_track_of(store: OCILayoutStore, clock: FakeTime) -> None:
+    mine, theirs = Ledger(store, "prod", settle=0.0), Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    mine.append(builder(a))
+    view = mine.read()
+    pending = mine.write(builder(a), view=view)
+    first = pending.manifest.digest
+    theirs.write(builder(a, reason="theirs"), view=view)
+    mine.confirm(pending)
+    assert pending.superseded == [] and pending.attempts == 1, "confirm works on its own copy"
+    appended_head = mine.read().head
+    assert appended_head is not None and appended_head.manifest != first
+
+
+def test_a_discard_the_registry_refuses_is_harmless(store: OCILayoutStore, clock: FakeTime) -> None:
+    class Undeletable(OCILayoutStore):
+        def delete_manifest(self, digest: Digest) -> None:
+            raise NotFound("deletes are not allowed here")
+
+    undeletable = Undeletable(store.path, create=False)
+    mine, theirs = Ledger(undeletable, "prod", settle=0.0), Ledger(undeletable, "prod", settle=0.0)
+    a = image(store, "a")
+    mine.append(builder(a))
+    view = mine.read()
+    pending = mine.write(builder(a), view=view)
+    theirs.write(builder(a, reason="theirs"), view=view)
+    assert mine.confirm(pending).entry.record.seq == 3
+    assert undeletable.get_manifest(pending.manifest.digest).digest == pending.manifest.digest, "left as clutter"
+
+
+def test_repair_puts_back_the_history_tag_and_the_listing(store: OCILayoutStore) -> None:
+    ledger = Ledger(store, "prod", settle=0.0)
+    a, b = image(store, "a"), image(store, "b")
+    appended = ledger.append(builder(a, history_tag="main-0001"))
+    view = ledger.read()
+    assert store.head_manifest("main-0001") is None
+    assert list_referrers(store, a.digest, LEDGER_RECORD_TYPE) == []
+    ledger.repair(view, indexed=False)
+    tagged = store.head_manifest("main-0001")
+    assert tagged is not None and tagged.digest == a.digest
+    listed = list_referrers(store, a.digest, LEDGER_RECORD_TYPE)
+    assert [d.digest for d in listed] == [appended.manifest.digest]
+    # a history tag moved elsewhere is put back; a record the registry indexed itself is not listed again
+    store.put_manifest(store.get_manifest(b.digest), tag="main-0001")
+    store.delete_tag(a.digest.fallback_tag)
+    ledger.repair(view, indexed=True)
+    tagged = store.head_manifest("main-0001")
+    assert tagged is not None and tagged.digest == a.digest
+    assert list_referrers(store, a.digest, LEDGER_RECORD_TYPE) == []
+    ledger.repair(View(()), indexed=False)  # an empty ledger: nothing to repair
+
+
+def test_repair_leaves_history_tags_of_records_that_do_not_move_tags(store: OCILayoutStore) -> None:
+    ledger = Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    deploy = DeployInfo(result=DeployOutcome.HEALTHY)
+    ledger.append(builder(a, kind=Kind.DEPLOY, history_tag="not-for-deploys", deploy=deploy))
+    ledger.repair(ledger.read(), indexed=False)
+    assert store.head_manifest("not-for-deploys") is None
+    built = View((ledger.read().entries[0],))
+    ledger.repair(built, indexed=False)  # a view without the head's manifest does not touch the listing
+
+
+def test_the_referrers_listing_keeps_the_newest_records_per_environment(store: OCILayoutStore) -> None:
+    a = image(store, "a")
+    foreign = Descriptor(OCI_MANIFEST, Digest.of(b"a signature"), 10, artifact_type="application/x-sig")
+    from hoist.ops.referrers import attach_referrer
+
+    attach_referrer(store, a.digest, foreign)
+    for environment in ("prod", "staging"):
+        ledger = Ledger(store, environment, settle=0.0)
+        for _ in range(INDEX_KEEP + 3):
+            appended = ledger.append(builder(a, environment=environment))
+            ledger.index(appended.entry.record, appended.manifest, indexed=False)
+    listed = list_referrers(store, a.digest)
+    assert listed[0].digest == foreign.digest, "another tool's entry is never touched"
+
+    def seqs(environment: str) -> list[int]:
+        listing = list_referrers(store, a.digest)
+        ours = [d for d in listing if d.annotations.get(ANNOTATION_ENV) == environment]
+        assert all(ANNOTATION_WINDOW not in d.annotations for d in ours), "listed slim"
+        return sorted(int(d.annotations[ANNOTATION_SEQ]) for d in ours)
+
+    # a write keeps the newest INDEX_KEEP of each environment's records already listed, then lists its own
+    assert seqs("prod") == list(range(4, INDEX_KEEP + 4))
+    assert seqs("staging") == list(range(3, INDEX_KEEP + 4))
+    index = json.loads(store.get_manifest(a.digest.fallback_tag).raw)
+    assert len(index["manifests"]) == 1 + INDEX_KEEP + INDEX_KEEP + 1
+
+
+def test_slimming_an_old_listing_and_entries_without_a_sequence(store: OCILayoutStore) -> None:
+    a = image(store, "a")
+    ledger = Ledger(store, "prod", settle=0.0)
+    appended = ledger.append(builder(a))
+    fat = {
+        "mediaType": OCI_MANIFEST,
+        "digest": str(Digest.of(b"old record")),
+        "size": 5,
+        "artifactType": LEDGER_RECORD_TYPE,
+        "annotations": {ANNOTATION_ENV: "prod", ANNOTATION_SEQ: "x", ANNOTATION_WINDOW: "[...]"},
+    }
+    odd = {"mediaType": OCI_MANIFEST, "digest": str(Digest.of(b"odd")), "size": 5, "artifactType": LEDGER_RECORD_TYPE}
+    raw = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [fat, odd]}
+    )
+    store.put_manifest(
+        Manifest(raw.encode(), "application/vnd.oci.image.index.v1+json", Digest.of(raw.encode())),
+        tag=a.digest.fallback_tag,
+    )
+    ledger.index(appended.entry.record, appended.manifest, indexed=False)
+    entries = json.loads(store.get_manifest(a.digest.fallback_tag).raw)["manifests"]
+    assert entries[0]["annotations"] == {ANNOTATION_ENV: "prod", ANNOTATION_SEQ: "x"}
+    assert entries[1] == odd and entries[2]["digest"] == str(appended.manifest.digest)
+
+
+def test_subject_of_reads_the_records_then_the_store(store: OCILayoutStore) -> None:
+    a, b = image(store, "a"), image(store, "b")
+    ledger = Ledger(store, "prod", settle=0.0)
+    ledger.append(builder(a))
+    view = ledger.read()
+    assert subject_of(store, view, a.digest) == Descriptor(a.media_type, a.digest, a.size)
+    assert subject_of(store, view, b.digest) == b
+    missing = Digest.of(b"never pushed")
+    with pytest.raises(NotFound) as caught:
+        subject_of(store, view, missing)
+    assert str(caught.value) == f"{missing} is not in {store.location}"
