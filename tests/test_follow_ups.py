@@ -135,3 +135,47 @@ def test_the_next_run_repairs_what_a_run_left_undone(
     assert _tag(proxied_registry, unique_repo, "main-0003") == digests["C"]
     audit = hoist.ok("--config", str(config), "audit", "verify", "production", "--json").json
     assert audit["ok"], audit
+
+
+def test_a_rollback_sends_nine_requests(
+    hoist: Hoist,
+    project: tuple[Path, dict[str, str]],
+    fault_proxy: FaultProxy,
+    proxied_registry: RunningRegistry,
+    unique_repo: str,
+) -> None:
+    """The ledger says what production's tag names (B), so a rollback to A reads the tag only after moving it:
+    ledger GET, A's manifest GET, record PUT, tag PUT, A's index GET and PUT, the previous record's listing
+    GET, the ledger's confirming HEAD and the tag's read-back HEAD (a rollback writes no history tag)."""
+    config, digests = project
+    for name in "AB":
+        _stage(hoist, proxied_registry, unique_repo, name)
+        hoist.ok("--config", str(config), "promote", "staging", "production")
+    fault_proxy.clear_requests()
+    rolled = hoist.ok("--config", str(config), "rollback", "production", "--json").json
+    seen = [(r.method, r.path) for r in fault_proxy.requests]
+    assert rolled["requests"] == len(seen), seen
+    rereads = sum(1 for method, path in seen if method == "GET" and path.endswith("/hoist-ledger.production")) - 1
+    assert len(seen) - rereads == 9, seen
+    assert _tag(proxied_registry, unique_repo, "main") == digests["A"]
+
+
+def test_a_rollback_whose_tag_cannot_move_puts_it_back(
+    hoist: Hoist,
+    project: tuple[Path, dict[str, str]],
+    fault_proxy: FaultProxy,
+    proxied_registry: RunningRegistry,
+    unique_repo: str,
+) -> None:
+    """Moving the tag fails once: the rollback fails (exit 1) and the tag still names B, the digest the
+    ledger says production had, read back from the registry."""
+    config, digests = project
+    for name in "AB":
+        _stage(hoist, proxied_registry, unique_repo, name)
+        hoist.ok("--config", str(config), "promote", "staging", "production")
+    fault = fault_proxy.add_fault(Fault("status", method="PUT", path_regex=r"/manifests/main$", status=403))
+    failed = hoist("--config", str(config), "rollback", "production")
+    assert failed.code == 1, failed
+    assert fault.fired == 1
+    assert "were put back" in failed.err, failed.err
+    assert _tag(proxied_registry, unique_repo, "main") == digests["B"]

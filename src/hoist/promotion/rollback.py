@@ -13,7 +13,7 @@ from typing import Any
 
 from hoist.digest import Digest
 from hoist.errors import InputError, InvalidDigest, NotFound, OperationError
-from hoist.manifest import Descriptor, Manifest
+from hoist.manifest import Manifest
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context
 from hoist.promotion.frozen import Action, timing_rules
@@ -124,7 +124,7 @@ def rollback(
         rules += timing_rules(ctx, env, view, action=action)
         what = f"rollback of {env.name} to {target.digest}"
         gates, overridden = decide(rules, override=override, what=what, subject=target.digest)
-        moves = _moves(ctx, env, target, dry_run=dry_run)
+        moves = _moves(ctx, env, target, view.current, dry_run=dry_run)
     primary = moves[0]
     result = RollbackResult(
         environment=env.name,
@@ -140,7 +140,7 @@ def rollback(
         override=overridden,
         gates=gates,
     )
-    there = all(m.before is not None and m.before.digest == m.manifest.digest for m in moves)
+    there = all(m.before == m.manifest.digest for m in moves)
     if not force and there and (env.is_set or target.digest == view.current):
         result.noop = True
         return result
@@ -204,7 +204,9 @@ class _Back:
     store: Store
     manifest: Manifest
     tags: tuple[str, ...]
-    before: Descriptor | None
+    before: Digest | None
+    """What the tag names now: read from the registry, or the ledger's digest when that differs from the
+    target (the tag is moving anyway; it is what the tags are put back to if moving them fails)."""
     mirrors: list[tuple[Store, tuple[str, ...]]]
 
     def state(self) -> MemberState:
@@ -221,7 +223,7 @@ class _Back:
             store=self.store,
             digest=self.manifest.digest,
             tags=self.tags,
-            before=self.before.digest if self.before is not None else None,
+            before=self.before,
         )
 
     def tagsets(self, is_set: bool) -> list[TagSet]:
@@ -233,8 +235,10 @@ class _Back:
         ]
 
 
-def _moves(ctx: Context, env: Environment, target: StackItem, *, dry_run: bool) -> list[_Back]:
-    """Each image's way back: its manifest (it must still exist), its tags, what they name now."""
+def _moves(ctx: Context, env: Environment, target: StackItem, current: Digest | None, *, dry_run: bool) -> list[_Back]:
+    """Each image's way back: its manifest (it must still exist), its tags, what they name now. A single
+    image's tag is read only when the ledger's ``current`` digest cannot say (none yet, or the target
+    itself: is the rollback a no-op?), as a promotion does."""
     moves = []
     for member in env.members:
         digest = target.members.get(member.name) if target.members is not None else target.digest
@@ -254,5 +258,10 @@ def _moves(ctx: Context, env: Environment, target: StackItem, *, dry_run: bool) 
             (ctx.open(m, push=not dry_run), tuple(dict.fromkeys([m.tag, *extra] if m.tag else extra)))
             for m in member.mirrors
         ]
-        moves.append(_Back(member.name, env, store, manifest, tags, store.head_manifest(member.tag), mirrors))
+        if not env.is_set and current is not None and current != digest:
+            before: Digest | None = current
+        else:
+            at_tag = store.head_manifest(member.tag)
+            before = at_tag.digest if at_tag is not None else None
+        moves.append(_Back(member.name, env, store, manifest, tags, before, mirrors))
     return moves
