@@ -221,6 +221,42 @@ def test_signatures_verify_on_every_mirror(hoist: Hoist, setup: SetUp, tmp_path:
         assert [(e["kind"], e["valid"]) for e in listing["evidence"]] == [("signature", True)], (name, listing)
 
 
+def test_evidence_is_looked_up_once_for_every_mirror(
+    hoist: Hoist,
+    fault_proxy: FaultProxy,
+    registry2: RunningRegistry,
+    unique_repo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One image, three mirrors: its signature is found in FROM's repository with one look (counted at the
+    proxy in front of it) and verifies on every mirror."""
+    layout = tmp_path / "build"
+    image = make_image(layout, tag="app", layers=1, layer_size=2048, seed="mirrors-once")
+    repo = f"{fault_proxy.host}/{unique_repo}/app"
+    mirrors = [f"{registry2.host}/mirror{n}-{unique_repo}/app:main" for n in range(3)]
+    config = tmp_path / "hoist.toml"
+    config.write_text(
+        f'[environments.staging]\nimage = "{repo}:staging"\n\n'
+        f'[environments.production]\nimage = "{repo}:main"\nfrom = "staging"\n'
+        f"mirrors = [{', '.join(repr(m).replace(chr(39), chr(34)) for m in mirrors)}]\n"
+    )
+    hoist.ok("copy", f"oci:{layout}:app", f"{repo}:staging", "--no-referrers")
+    monkeypatch.setenv("HOIST_KEY_PASSWORD", "")
+    hoist.ok("keygen", "--output-prefix", str(tmp_path / "signer"))
+    hoist.ok("sign", f"{repo}@{image.digest}", "--key", str(tmp_path / "signer.key"))
+    fault_proxy.clear_requests()
+    hoist.ok("--config", str(config), "promote", "staging", "production")
+    signature_tag = f"/manifests/{image.digest.replace(':', '-')}.sig"
+    looks = [r for r in fault_proxy.requests if r.method == "GET" and r.path.endswith(signature_tag)]
+    assert len(looks) == 1, [(r.method, r.path) for r in fault_proxy.requests]
+    for mirror in mirrors:
+        assert skopeo_digest(f"docker://{mirror}", tls_verify=False) == image.digest
+        mirrored = mirror.rsplit(":", 1)[0] + "@" + image.digest
+        listing = hoist.ok("evidence", mirrored, "--key", str(tmp_path / "signer.pub"), "--json").json
+        assert [(e["kind"], e["valid"]) for e in listing["evidence"]] == [("signature", True)], (mirror, listing)
+
+
 class Serving:
     """Stands in for the services: each command deploy writes the digest it runs to a file; /NAME
     answers 200, or 500 while that file names a digest marked bad."""

@@ -7,7 +7,7 @@ image of a single-image environment, or each member of a set.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -200,8 +200,14 @@ def copy_member(ctx: Context, move: MemberMove, *, dry_run: bool, carry: bool) -
     """The image by digest into TO's repository and every mirror (no tags yet), its evidence along."""
     same = move.source_store.location.same_repository(move.store.location)
     with ThreadPoolExecutor(max_workers=1 + len(move.mirrors), thread_name_prefix="hoist-copy-member") as pool:
-        lookup = pool.submit(find_evidence, move.source_store, move.digest) if carry and not same else None
-        mirrors = [pool.submit(_mirror, ctx, move, mirror, dry_run=dry_run, carry=carry) for mirror in move.mirrors]
+        # one look for the evidence in FROM's repository, while the copies run, for TO and every mirror;
+        # submitted first, so a mirror waiting for it never holds the worker it needs
+        needed = carry and (not same or bool(move.mirrors))
+        lookup = pool.submit(find_evidence, move.source_store, move.digest) if needed else None
+        mirrors = [
+            pool.submit(_mirror, ctx, move, mirror, dry_run=dry_run, lookup=lookup if carry else None)
+            for mirror in move.mirrors
+        ]
         move.copy = copy_image(
             source=move.source_store,
             destination=move.store,
@@ -212,14 +218,15 @@ def copy_member(ctx: Context, move: MemberMove, *, dry_run: bool, carry: bool) -
             options=CopyOptions(dry_run=dry_run, jobs=ctx.jobs),
         )
         if carry:
-            move.found = lookup.result() if lookup is not None else None
+            move.found = lookup.result() if lookup is not None and not same else None
             move.evidence = carry_evidence(move.source_store, move.store, move.digest, jobs=ctx.jobs, found=move.found)
         for future in mirrors:
             future.result()
 
 
-def _mirror(ctx: Context, move: MemberMove, mirror: MirrorMove, *, dry_run: bool, carry: bool) -> None:
-    """A mirror that cannot be reached is reported, never fatal: the environment itself still moves."""
+def _mirror(ctx: Context, move: MemberMove, mirror: MirrorMove, *, dry_run: bool, lookup: Future[Found] | None) -> None:
+    """A mirror that cannot be reached is reported, never fatal: the environment itself still moves.
+    ``lookup``: the evidence found in FROM's repository, to carry along (None: none is carried)."""
     try:
         copy_image(
             source=move.source_store,
@@ -229,8 +236,8 @@ def _mirror(ctx: Context, move: MemberMove, mirror: MirrorMove, *, dry_run: bool
             manifest=move.manifest,
             options=CopyOptions(dry_run=dry_run, jobs=ctx.jobs),
         )
-        if carry:
-            carry_evidence(move.source_store, mirror.store, move.digest, jobs=ctx.jobs)
+        if lookup is not None:
+            carry_evidence(move.source_store, mirror.store, move.digest, jobs=ctx.jobs, found=lookup.result())
     except HoistError as exc:
         mirror.outcome = str(exc)
         return
