@@ -7,6 +7,7 @@ running the audit reads to know what was done to the ledger.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from hoist.digest import Digest
-from hoist.manifest import Descriptor, Manifest
-from hoist.promotion.artifact import record_manifest
+from hoist.manifest import OCI_MANIFEST, Descriptor, Manifest
+from hoist.promotion.artifact import ANNOTATION_WINDOW, record_manifest
 from hoist.promotion.audit import Audit, Finding, audit
 from hoist.promotion.config import Environment
 from hoist.promotion.history import new_record
@@ -107,6 +108,7 @@ def test_an_environment_without_a_ledger_is_a_warning(ledgered: Ledgered) -> Non
         "records": 0,
         "head": None,
         "digests_checked": 0,
+        "untrusted": 0,
         "findings": [{"severity": "warning", "seq": None, "message": result.findings[0].message}],
     }
 
@@ -182,6 +184,33 @@ def test_an_edited_copy_in_a_window(ledgered: Ledgered) -> None:
     edited = [Entry(e.manifest, replace(e.record, reason="approved")) if e.record.seq == 2 else e for e in older]
     ledgered.rewrite_head(head.record, edited)
     assert errors(ledgered.run()) == [(2, "record seq 2 differs from the copy kept in seq 4: altered")]
+
+
+@pytest.mark.parametrize(
+    ("respell", "altered"),
+    [
+        ({"reason": None}, False),  # a field written out that the record leaves out: the same record
+        ({"forced": 0}, False),  # the same value, spelled as a number
+        ({"reason": "approved"}, True),
+        ({"seq": "two"}, True),  # a copy that is no record at all
+    ],
+)
+def test_a_copy_spelled_differently_is_compared_as_a_record(
+    ledgered: Ledgered, respell: dict[str, object], altered: bool
+) -> None:
+    """Copies are compared as JSON first; one whose JSON differs from its record's is still the same
+    record when it parses to the same canonical form, and altered otherwise."""
+    entries = promoted_four_times(ledgered)
+    head, older = entries[0], entries[1:]
+    doc = json.loads(record_manifest(head.record, older).raw)
+    window = json.loads(doc["annotations"][ANNOTATION_WINDOW])
+    (copy,) = [item for item in window if item["record"]["seq"] == 2]
+    copy["record"].update(respell)
+    doc["annotations"][ANNOTATION_WINDOW] = json.dumps(window)
+    raw = json.dumps(doc).encode()
+    ledgered.store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag="hoist-ledger.production")
+    expected = [(2, "record seq 2 differs from the copy kept in seq 4: altered")] if altered else []
+    assert errors(ledgered.run()) == expected
 
 
 def test_a_record_that_is_not_a_record(ledgered: Ledgered) -> None:

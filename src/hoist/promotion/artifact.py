@@ -99,28 +99,55 @@ def record_manifest(
     return Manifest(raw, OCI_MANIFEST, Digest.of(raw))
 
 
-def _parse_entries(text: str) -> list[Entry]:
+@dataclass(frozen=True)
+class Kept:
+    """A later record's copy of an earlier one, as stored (parsed on demand: an audit compares copies
+    as JSON and parses only the few it needs)."""
+
+    manifest: Digest
+    doc: dict[str, Any]
+    signature_doc: Any = None
+
+    def entry(self) -> Entry:
+        return Entry(self.manifest, Record.from_json(self.doc), RecordSignature.from_json(self.signature_doc))
+
+
+@dataclass(frozen=True)
+class Shallow:
+    """A record manifest read without parsing its window: the record itself (and its JSON as held), the
+    window's copies as stored, its signature. Everything but the copies is checked."""
+
+    record: Record
+    doc: dict[str, Any]
+    kept: list[Kept]
+    pinned_text: str
+    signature: RecordSignature | None
+
+    def entry(self, digest: Digest) -> Entry:
+        return Entry(digest, self.record, self.signature)
+
+
+def _kept(text: str) -> list[Kept]:
     items: list[dict[str, Any]] = json.loads(text)
-    return [
-        Entry(
-            Digest.parse(item["manifest"]),
-            Record.from_json(item["record"]),
-            RecordSignature.from_json(item.get("signature")),
-        )
-        for item in items
-    ]
+    kept = []
+    for item in items:
+        doc = item["record"]
+        if not isinstance(doc, dict):
+            raise TypeError(f"a kept record is {type(doc).__name__}, not an object")
+        kept.append(Kept(Digest.parse(item["manifest"]), doc, item.get("signature")))
+    return kept
 
 
-def parse_record_manifest(manifest: Manifest) -> Parsed:
-    """The record a ledger manifest holds, its window, its pinned records and its signature; anything
-    inconsistent is an integrity error."""
+def read_record_manifest(manifest: Manifest) -> Shallow:
+    """The record a ledger manifest holds, with its window's copies unparsed; anything inconsistent in
+    the manifest is an integrity error."""
     what = f"ledger record {manifest.digest}"
     try:
         doc = json.loads(manifest.raw)
         annotations = doc["annotations"]
-        record = Record.from_json(json.loads(annotations[ANNOTATION_RECORD]))
-        window = _parse_entries(annotations.get(ANNOTATION_WINDOW, "[]"))
-        pinned = _parse_entries(annotations.get(ANNOTATION_PINNED, "[]"))
+        own = json.loads(annotations[ANNOTATION_RECORD])
+        record = Record.from_json(own)
+        kept = _kept(annotations.get(ANNOTATION_WINDOW, "[]"))
         signed = annotations.get(ANNOTATION_SIGNATURE)
         signature = RecordSignature.from_json(json.loads(signed)) if signed else None
         subject = doc["subject"]["digest"]
@@ -130,7 +157,19 @@ def parse_record_manifest(manifest: Manifest) -> Parsed:
         raise IntegrityError(f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record")
     if subject != str(record.digest) or annotations.get(ANNOTATION_SEQ) != str(record.seq):
         raise IntegrityError(f"{what}: its annotations disagree with the record it holds")
-    return Parsed(record, window, pinned, signature)
+    return Shallow(record, own, kept, annotations.get(ANNOTATION_PINNED, "[]"), signature)
+
+
+def parse_record_manifest(manifest: Manifest) -> Parsed:
+    """The record a ledger manifest holds, its window, its pinned records and its signature; anything
+    inconsistent is an integrity error."""
+    shallow = read_record_manifest(manifest)
+    try:
+        window = [kept.entry() for kept in shallow.kept]
+        pinned = [kept.entry() for kept in _kept(shallow.pinned_text)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"ledger record {manifest.digest} is not a hoist ledger record: {exc}") from exc
+    return Parsed(shallow.record, window, pinned, shallow.signature)
 
 
 def record_descriptor(manifest: Manifest, record: Record) -> Descriptor:
