@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 from hoist.cli.context import STATE
 from hoist.cli.report import command as report_command
 from hoist.digest import Digest
+from hoist.errors import InputError
 from hoist.promotion.ledger import Ledger, View
 from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Record
 from hoist.report.html import shown
@@ -426,6 +427,28 @@ def test_report_json_from_a_real_ledger(workspace: Workspace) -> None:
     assert "production: 58 records in the last 30 days" in text.stdout
     assert "skipped 1 whose commit is not in this repository" in text.stdout
     assert "change failure  3.6% (1 failed deploys + 0 manual rollbacks / 28 deploys)" in text.stdout
+
+
+def test_report_reads_the_time_from_hoist_now(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HOIST_NOW`` fixes the report's clock as it fixes every other command's: the window ends there and
+    records after it are not in it."""
+    now = datetime(2026, 1, 15, 12, tzinfo=UTC)
+    monkeypatch.setenv("HOIST_NOW", "2026-01-15T12:00:00Z")
+    production = workspace.environments["production"] = workspace.root.parent / "production"
+    workspace.config()
+    writer = Writer(production, "production")
+    writer.add("promote", now - timedelta(days=40), sha="a" * 40)
+    writer.add("promote", now - timedelta(days=2), sha="b" * 40)
+    writer.add("promote", now + timedelta(days=3), sha="c" * 40)
+    result = invoke("--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["generated"] == "2026-01-15T12:00:00Z"
+    assert doc["window"]["end"] == "2026-01-16T00:00:00Z"  # whole days: the window ends with that day
+    assert doc["environments"]["production"]["records"]["in_window"] == 1
+    monkeypatch.setenv("HOIST_NOW", "yesterday")
+    with pytest.raises(InputError, match=r"^HOIST_NOW='yesterday' is not an RFC 3339 time$"):
+        invoke("--json")  # the real command line turns it into one line and exit 2
 
 
 def test_report_after_real_promotions(

@@ -3,7 +3,6 @@ stage timings from the environments' ledgers (definitions in :mod:`hoist.report.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +42,7 @@ def command(environments: tuple[str, ...], since: int, html_file: Path | None, j
     config = STATE.load_config()
     names = list(dict.fromkeys(environments)) or list(config.environments)
     chosen = [config.environment(name) for name in names]
-    now = datetime.now(UTC)
+    now = STATE.options().now()()
     window = Window.last(since, now)
     measured = _measure(chosen, window)
     report = Report(generated=now, window=window, environments=measured)
