@@ -51,6 +51,19 @@ def _stage(hoist: Hoist, registry: RunningRegistry, repo: str, name: str) -> Non
     hoist.ok("tag", f"{registry.host}/{repo}:seed-{name}", "staging")
 
 
+def _without_rereads(seen: list[tuple[str, str]]) -> int:
+    """Requests seen, not counting second reads of the ledger's head: a run reads it again only when it
+    took longer between reading and writing it than the settle delay allows (a loaded machine)."""
+    rereads = sum(1 for method, path in seen if method == "GET" and path.endswith("/hoist-ledger.production")) - 1
+    return len(seen) - rereads
+
+
+def _promote_each(hoist: Hoist, config: Path, registry: RunningRegistry, repo: str, names: str) -> None:
+    for name in names:
+        _stage(hoist, registry, repo, name)
+        hoist.ok("--config", str(config), "promote", "staging", "production")
+
+
 def _tag(registry: RunningRegistry, repo: str, tag: str) -> str | None:
     """The digest a tag names, asked of the registry itself (None: no such tag)."""
     with httpx.Client(base_url=f"http://{registry.host}") as client:
@@ -91,11 +104,8 @@ def test_a_plain_promotion_sends_ten_requests_and_leaves_nothing_to_repair(
     seen = [(r.method, r.path) for r in fault_proxy.requests]
     assert promoted["requests"] == len(seen), seen
     # source GET, ledger GET, record PUT, tag PUT, history tag PUT, the image's index GET and PUT, the
-    # previous record's listing GET, the ledger's confirming HEAD and the tag's read-back HEAD; the head
-    # is read a second time only when the run took longer between reading and writing it than the
-    # settle delay allows (a loaded machine)
-    rereads = sum(1 for method, path in seen if method == "GET" and path.endswith("/hoist-ledger.production")) - 1
-    assert len(seen) - rereads == 10, seen
+    # previous record's listing GET, the ledger's confirming HEAD and the tag's read-back HEAD
+    assert _without_rereads(seen) == 10, seen
     assert sum(1 for method, _ in seen if method == "PUT") == 4, seen
     assert _tag(proxied_registry, unique_repo, "main-0002") == digests["B"]
     assert promoted["record"] in _listed(proxied_registry, unique_repo, digests["B"])
@@ -148,15 +158,12 @@ def test_a_rollback_sends_nine_requests(
     ledger GET, A's manifest GET, record PUT, tag PUT, A's index GET and PUT, the previous record's listing
     GET, the ledger's confirming HEAD and the tag's read-back HEAD (a rollback writes no history tag)."""
     config, digests = project
-    for name in "AB":
-        _stage(hoist, proxied_registry, unique_repo, name)
-        hoist.ok("--config", str(config), "promote", "staging", "production")
+    _promote_each(hoist, config, proxied_registry, unique_repo, "AB")
     fault_proxy.clear_requests()
     rolled = hoist.ok("--config", str(config), "rollback", "production", "--json").json
     seen = [(r.method, r.path) for r in fault_proxy.requests]
     assert rolled["requests"] == len(seen), seen
-    rereads = sum(1 for method, path in seen if method == "GET" and path.endswith("/hoist-ledger.production")) - 1
-    assert len(seen) - rereads == 9, seen
+    assert _without_rereads(seen) == 9, seen
     assert _tag(proxied_registry, unique_repo, "main") == digests["A"]
 
 
@@ -170,9 +177,7 @@ def test_a_rollback_whose_tag_cannot_move_puts_it_back(
     """Moving the tag fails once: the rollback fails (exit 1) and the tag still names B, the digest the
     ledger says production had, read back from the registry."""
     config, digests = project
-    for name in "AB":
-        _stage(hoist, proxied_registry, unique_repo, name)
-        hoist.ok("--config", str(config), "promote", "staging", "production")
+    _promote_each(hoist, config, proxied_registry, unique_repo, "AB")
     fault = fault_proxy.add_fault(Fault("status", method="PUT", path_regex=r"/manifests/main$", status=403))
     failed = hoist("--config", str(config), "rollback", "production")
     assert failed.code == 1, failed
