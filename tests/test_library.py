@@ -133,6 +133,31 @@ def test_importing_hoist_loads_nothing_heavy() -> None:
     assert done.stdout.strip() == ""
 
 
+def test_a_promotion_without_keys_loads_no_crypto(tmp_path: Path) -> None:
+    """A promotion whose environments sign nothing and gate on no evidence never loads the key code
+    (cryptography, nacl): start-up is most of a promotion's time."""
+    make_image(tmp_path / "staging", tag="staging", layers=1, layer_size=256, seed="no-crypto")
+    config = tmp_path / "hoist.toml"
+    config.write_text(
+        f'[environments.staging]\nimage = "oci:{tmp_path / "staging"}:staging"\n\n'
+        f'[environments.production]\nimage = "oci:{tmp_path / "production"}:main"\nfrom = "staging"\n'
+    )
+    code = (
+        "import sys\n"
+        "from hoist.cli.entry import main\n"
+        f"sys.argv = ['hoist', '--config', {str(config)!r}, 'promote', 'staging', 'production', '--json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(','.join(m for m in ('cryptography', 'nacl', 'sigstore', 'docker', 'rich') if m in sys.modules), "
+        "file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["seq"] == 1
+    assert done.stderr.strip() == ""
+
+
 # -- layers ------------------------------------------------------------------------------------------
 
 # Each layer imports only from its own layer and those before it (README: Development).

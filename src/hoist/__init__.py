@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "ImageSummary": "hoist.ops.inspect",
     "Verification": "hoist.ops.verify",
     "Carried": "hoist.ops.carry",
-    "EvidenceCheck": "hoist.evidence.reverify",
+    "EvidenceCheck": "hoist.evidence.carried",
     "Options": "hoist.options",
     # values
     "Digest": "hoist.digest",
@@ -222,7 +222,7 @@ if TYPE_CHECKING:
         TransportError,
         UnsupportedManifest,
     )
-    from hoist.evidence.reverify import EvidenceCheck
+    from hoist.evidence.carried import EvidenceCheck
     from hoist.manifest import Platform
     from hoist.ops.carry import Carried
     from hoist.ops.copy import CopyObserver, CopyResult

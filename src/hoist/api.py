@@ -25,9 +25,9 @@ from hoist.ref import LayoutRef, Reference, parse_reference
 from hoist.store.session import Session
 
 if TYPE_CHECKING:
+    from hoist.evidence.carried import EvidenceCheck
     from hoist.evidence.keyless.trust import TrustRoot
     from hoist.evidence.keys import PublicKey
-    from hoist.evidence.reverify import EvidenceCheck
     from hoist.ops.carry import Found
     from hoist.store.base import Store
 
@@ -145,7 +145,12 @@ def _reverify(
     source: Store, destination: Store, digest: Digest, found: Found, keys: list[PublicKey], root: Path | None, jobs: int
 ) -> EvidenceCheck:
     """The carried evidence checked at the source and again at the destination: signatures with ``keys``,
-    keyless bundles under ``root`` (read only when a keyless bundle is there to check)."""
+    keyless bundles under ``root`` (read only when a keyless bundle is there to check). Nothing found,
+    nothing to check: the key code is not even loaded."""
+    from hoist.evidence.carried import EvidenceCheck
+
+    if found.empty:
+        return EvidenceCheck(digest=digest, destination=str(destination.location))
     from hoist.evidence.keyless.check import KeylessChecker
     from hoist.evidence.reverify import Checker, reverify
 

@@ -40,7 +40,7 @@ import enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hoist.evidence.reverify import EvidenceCheck
+    from hoist.evidence.carried import EvidenceCheck
     from hoist.promotion.record import GateResult
 
 

@@ -36,6 +36,10 @@ class Found:
     referrers: list[Descriptor]
     legacy: dict[str, Manifest]
 
+    @property
+    def empty(self) -> bool:
+        return not self.referrers and not self.legacy
+
 
 def find_evidence(source: Store, digest: Digest) -> Found:
     """The four lookups (referrers, and the three legacy tags) together: one round trip."""

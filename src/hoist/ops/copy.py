@@ -18,7 +18,7 @@ from hoist.ref import Reference, check_tag
 from hoist.store.base import Mountable, Store, StoreBlobSource
 
 if TYPE_CHECKING:
-    from hoist.evidence.reverify import EvidenceCheck
+    from hoist.evidence.carried import EvidenceCheck
     from hoist.ops.carry import Carried
 
 

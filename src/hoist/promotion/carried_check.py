@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from hoist.digest import Digest
 from hoist.errors import EvidenceLost
-from hoist.evidence.reverify import Checker, EvidenceCheck, reverify
+from hoist.evidence.carried import EvidenceCheck
+from hoist.evidence.reverify import Checker, reverify
 from hoist.ops.carry import Found
 from hoist.promotion.config import Environment
 from hoist.promotion.context import Context

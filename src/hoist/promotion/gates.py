@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
-from hoist.evidence.collect import Checked, check, collect
 from hoist.evidence.intoto import Outcome, TestResult, VulnScan
-from hoist.evidence.keys import PublicKey
 from hoist.evidence.reports import Severity
 from hoist.manifest import LEDGER_RECORD_TYPE
 from hoist.ops.referrers import list_referrers
@@ -33,6 +32,10 @@ from hoist.promotion.context import Context
 from hoist.promotion.ledger import Ledger
 from hoist.promotion.record import Entry, GateResult, Kind
 from hoist.ref import Reference
+
+if TYPE_CHECKING:  # the evidence code (and cryptography) loads only when a gate looks at evidence
+    from hoist.evidence.collect import Checked
+    from hoist.evidence.keys import PublicKey
 
 __all__ = ["GateResult", "Gates"]
 
@@ -109,6 +112,8 @@ class Gates:
 
     def _attested(self, env: Environment, digest: Digest, keys: list[PublicKey], kind: type) -> list[Checked]:
         store = self.ctx.open(self._image(env))
+        from hoist.evidence.collect import check, collect
+
         checked = [check(item, digest, keys, require_signature=bool(keys)) for item in collect(store, digest)]
         return [c for c in checked if c.item.kind == "attestation" and (not c.valid or isinstance(c.evidence, kind))]
 
@@ -156,6 +161,8 @@ class Gates:
             from hoist.promotion import keyless_gates
 
             return keyless_gates.signature(self.ctx, self.source, self.target, digest)
+        from hoist.evidence.collect import check, collect
+
         keys = self.ctx.public_keys(self.target.gates.signature_keys)
         store = self.ctx.open(self._image(self.source))
         checked = [

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
 from hoist.errors import HoistError, InputError, OperationError, Remedy
-from hoist.evidence.keys import PrivateKey
 from hoist.ops.carry import Carried, Found
 from hoist.ops.copy import CopyResult
 from hoist.promotion.config import Environment, Member
@@ -41,7 +40,8 @@ from hoist.ref import Reference
 from hoist.timing import Timer
 
 if TYPE_CHECKING:
-    from hoist.evidence.reverify import EvidenceCheck
+    from hoist.evidence.carried import EvidenceCheck
+    from hoist.evidence.keys import PrivateKey
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,6 +304,10 @@ class Promotion:
 
     def _check_carried(self, move: MemberMove, found: Found) -> EvidenceCheck:
         """The evidence read back in TO's repository and checked again (raises before any tag moves)."""
+        if found.empty:  # nothing carried, nothing to check (and the key code stays unloaded)
+            from hoist.evidence.carried import EvidenceCheck
+
+            return EvidenceCheck(digest=move.digest, destination=str(move.store.location))
         from hoist.promotion.carried_check import check_carried
 
         with self.timer.stage("evidence"):
