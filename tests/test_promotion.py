@@ -148,6 +148,25 @@ def test_noop_force_and_dry_run(hoist: Hoist, setup: Setup) -> None:
     assert len(run(hoist, setup, "history", "production", "--json").json) == 2
 
 
+def test_a_dry_run_into_a_layout_that_does_not_exist_yet(hoist: Hoist, tmp_path: Path) -> None:
+    """The first promotion into a new OCI layout can be tried first: the dry run reads the missing layout
+    as empty and creates nothing; the promotion then creates it."""
+    image = make_image(tmp_path / "staging", tag="staging", layers=1, layer_size=256, seed="dry-new-layout")
+    production = tmp_path / "production"
+    config = tmp_path / "hoist.toml"
+    config.write_text(
+        f'[environments.staging]\nimage = "oci:{tmp_path / "staging"}:staging"\n\n'
+        f'[environments.production]\nimage = "oci:{production}:main"\nfrom = "staging"\n'
+        f'mirrors = ["oci:{tmp_path / "mirror"}:main"]\n'
+    )
+    dry = hoist.ok("--config", str(config), "promote", "staging", "production", "--dry-run", "--json").json
+    assert dry["dry_run"] and dry["seq"] == 1 and dry["digest"] == image.digest
+    assert not production.exists() and not (tmp_path / "mirror").exists()
+    hoist.ok("--config", str(config), "promote", "staging", "production")
+    assert skopeo_digest(f"oci:{production}:main") == image.digest
+    assert skopeo_digest(f"oci:{tmp_path / 'mirror'}:main") == image.digest
+
+
 def test_drift_is_reported(hoist: Hoist, setup: Setup) -> None:
     stage(hoist, setup, "A")
     promote(hoist, setup)

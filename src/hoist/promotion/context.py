@@ -52,8 +52,8 @@ class Context:
     def environment(self, name: str) -> Environment:
         return self.config.environment(name)
 
-    def open(self, ref: Reference, *, push: bool = False) -> Store:
-        return self.session.open(ref, push=push)
+    def open(self, ref: Reference, *, push: bool = False, absent_ok: bool = False) -> Store:
+        return self.session.open(ref, push=push, absent_ok=absent_ok)
 
     def now(self) -> datetime:
         return self.clock()
@@ -88,7 +88,7 @@ class Context:
             self._trusts[env.name] = Trust(keys=tuple(self.public_keys(env.trust.keys)), since=env.trust.since)
         return self._trusts[env.name]
 
-    def ledger(self, env: Environment, *, push: bool = True) -> Ledger:
+    def ledger(self, env: Environment, *, push: bool = True, absent_ok: bool = False) -> Ledger:
         """``env``'s ledger: records it writes are signed with the environment's ``key``, and its ``trust``
         decides which records count."""
         from hoist.promotion.ledger import Ledger
@@ -108,7 +108,7 @@ class Context:
                     f"{env.name}'s key {env.key} is not among the keys its trust lists: records it signs would "
                     "not be trusted"
                 )
-        return Ledger(self.open(env.image, push=push), env.name, signer=signer, trust=trust)
+        return Ledger(self.open(env.image, push=push, absent_ok=absent_ok), env.name, signer=signer, trust=trust)
 
     def announce(self, kind: str, environment: str, **fields: Any) -> None:
         """Tell the configured webhooks (``[notify]``) that ``kind`` happened; never raises."""

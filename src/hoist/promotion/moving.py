@@ -172,7 +172,7 @@ def plan_member(
     """Resolve ``member``'s image in FROM once (or take ``digest``)."""
     source = source_env.member(member.name) if target_env.is_set else source_env.members[0]
     source_store = ctx.open(source.image)
-    store = ctx.open(member.image, push=not dry_run)
+    store = ctx.open(member.image, push=not dry_run, absent_ok=dry_run)
     if digest is None:
         manifest = resolve(source_store, source.image)
     else:
@@ -182,7 +182,12 @@ def plan_member(
             where = f"{source_env.name}'s repository {source_store.location}"
             raise InputError(f"{digest} is not in {where}: check the digest") from exc
     mirrors = [
-        MirrorMove(member=member.name, reference=ref, store=ctx.open(ref, push=not dry_run), digest=manifest.digest)
+        MirrorMove(
+            member=member.name,
+            reference=ref,
+            store=ctx.open(ref, push=not dry_run, absent_ok=dry_run),
+            digest=manifest.digest,
+        )
         for ref in member.mirrors
     ]
     return MemberMove(

@@ -173,8 +173,8 @@ class Promotion:
         self._view: View | None = None
         self._signer: PrivateKey | None = None
         self._publish: Publish | None = None
-        self.store = ctx.open(self.target_env.image, push=not dry_run)
-        self.ledger = ctx.ledger(self.target_env, push=not dry_run)
+        self.store = ctx.open(self.target_env.image, push=not dry_run, absent_ok=dry_run)
+        self.ledger = ctx.ledger(self.target_env, push=not dry_run, absent_ok=dry_run)
         self.result = PromoteResult(
             source=self.source_env.image,
             environment=self.target_env.name,

@@ -39,10 +39,16 @@ _READ_CHUNK = 1024 * 1024
 class OCILayoutStore:
     """One OCI image layout directory."""
 
-    def __init__(self, path: Path, *, create: bool) -> None:
+    def __init__(self, path: Path, *, create: bool, absent_ok: bool = False) -> None:
+        """``create``: make the layout when it is not there (a destination); ``absent_ok``: a directory
+        that does not exist yet reads as an empty layout and nothing is created (a dry run's destination)."""
         self.path = path.expanduser()
         self.location: Reference = LayoutRef(self.path)
+        self._absent = False
         if not (self.path / "oci-layout").is_file():
+            if absent_ok and not create and not self.path.exists():
+                self._absent = True
+                return
             if not create:
                 what = "does not exist" if not self.path.exists() else "is not an OCI image layout (no oci-layout file)"
                 raise ReferenceNotFound(f"oci:{path} {what}: give the directory of an OCI image layout")
@@ -77,6 +83,8 @@ class OCILayoutStore:
         try:
             doc = json.loads((self.path / "index.json").read_bytes())
         except FileNotFoundError as exc:
+            if self._absent:
+                return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
             raise ReferenceNotFound(f"oci:{self.path} has no index.json") from exc
         except json.JSONDecodeError as exc:
             raise UnsupportedManifest(f"oci:{self.path}/index.json is not valid JSON") from exc

@@ -46,14 +46,15 @@ class Session:
                 self._clients[registry] = client
             return client
 
-    def open(self, ref: Reference, *, push: bool = False) -> Store:
-        """The store holding ``ref``'s repository; ``push`` declares write access up front.
+    def open(self, ref: Reference, *, push: bool = False, absent_ok: bool = False) -> Store:
+        """The store holding ``ref``'s repository; ``push`` declares write access up front; ``absent_ok``:
+        an OCI layout that does not exist yet reads as empty (what a dry run would write to).
 
         Declaring every store's access before the first request lets the first token cover the
         whole command (pull on the source and push on the destination in one token).
         """
         if isinstance(ref, LayoutRef):
-            return OCILayoutStore(ref.path, create=push)
+            return OCILayoutStore(ref.path, create=push, absent_ok=absent_ok)
         from hoist.store.registry.auth import Scope
         from hoist.store.registry.store import RegistryStore
 
