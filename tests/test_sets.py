@@ -128,6 +128,24 @@ def test_a_set_promotes_and_rolls_back_as_one(hoist: Hoist, setup: SetUp) -> Non
     assert setup.run(hoist, "audit", "verify", "production").code == 0
 
 
+def test_prune_removes_each_members_old_history_tags_in_its_own_repository(hoist: Hoist, setup: SetUp) -> None:
+    for build in "ABC":
+        setup.stage(hoist, build)
+        assert setup.run(hoist, "promote", "staging", "production").code == 0
+    assert setup.run(hoist, "rollback", "production").code == 0  # back to B: main-0002 names what runs
+    pruned = setup.run(hoist, "prune", "production", "--keep", "1", "--json")
+    assert pruned.code == 0, pruned
+    assert pruned.json["removed"] == [f"{n}:main-0001" for n in NAMES]
+    assert pruned.json["kept"] == [f"{n}:{t}" for n in NAMES for t in ("main-0003", "main-0002")]
+    for name in NAMES:  # read from each member's repository by skopeo
+        repository = setup.production[name].rsplit(":", 1)[0]
+        assert setup.digest(f"{repository}:main-0001") is None
+        assert setup.digest(f"{repository}:main-0002") == setup.builds["B"][name].digest
+        assert setup.digest(f"{repository}:main-0003") == setup.builds["C"][name].digest
+    assert setup.production_digests() == setup.wanted("B")
+    assert setup.run(hoist, "audit", "verify", "production").code == 0
+
+
 def test_a_gate_refusing_one_member_moves_no_member(hoist: Hoist, setup: SetUp) -> None:
     setup.config.write_text(
         setup.config.read_text() + '\n[environments.production.gates]\ntests = { environment = "staging" }\n'
