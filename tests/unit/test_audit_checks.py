@@ -105,6 +105,7 @@ def test_an_environment_without_a_ledger_is_a_warning(ledgered: Ledgered) -> Non
         "since": None,
         "ok": True,
         "records": 0,
+        "untrusted": 0,
         "head": None,
         "digests_checked": 0,
         "findings": [{"severity": "warning", "seq": None, "message": result.findings[0].message}],
