@@ -320,6 +320,22 @@ def _record_deploy(store_path: Path, environment: str, subject: ImageInfo, outco
             ledger.index(appended.entry.record, appended.manifest, indexed=False)
 
 
+def test_of_several_deploys_of_a_digest_the_newest_is_named(setup: Setup) -> None:
+    """Two failed deploys of A, then two healthy ones: the gate names the newest of each kind, by sequence."""
+    setup.write('"deployed"', "deployed = {}")
+    a = setup.stage("A")
+    staging = setup.tmp / "staging"
+    for _ in range(2):
+        _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.FAILED)
+    assert setup.one(a) == result("deployed", False, "deployed to staging but failed health checks (seq 2)", "staging")
+    for _ in range(2):
+        _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY)
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    assert [entry["seq"] for entry in ledger] == [4, 3, 2, 1]
+    assert setup.one(a) == result("deployed", True, "deployed healthy to staging (seq 4)", "staging",
+                                  (ledger[0]["record"],))  # fmt: skip
+
+
 def test_a_healthy_deploy_beyond_the_window_is_found_through_the_referrers(setup: Setup) -> None:
     """Staging deployed A, then B fifty times and more: A's deploy is neither in the head's window nor
     pinned (the last deploys are B's). The gate must find it listed under A's referrers and read it,
