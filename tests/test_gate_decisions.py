@@ -336,6 +336,18 @@ def test_of_several_deploys_of_a_digest_the_newest_is_named(setup: Setup) -> Non
                                   (ledger[0]["record"],))  # fmt: skip
 
 
+def test_a_deploy_in_the_head_window_counts_without_its_listing(setup: Setup) -> None:
+    """A run that stopped after writing its deploy record but before listing it under the image: the gate
+    reads the record from the head's window, not only from the image's referrers."""
+    setup.write('"deployed"', "deployed = {}")
+    a = setup.stage("A")
+    _record_deploy(setup.tmp / "staging", "staging", setup.images["A"], DeployOutcome.HEALTHY, index=False)
+    assert _listing(setup.tmp / "staging", a) == []
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    assert setup.one(a) == result("deployed", True, "deployed healthy to staging (seq 1)", "staging",
+                                  (ledger[0]["record"],))  # fmt: skip
+
+
 def test_a_healthy_deploy_beyond_the_window_is_found_through_the_referrers(setup: Setup) -> None:
     """Staging deployed A, then B fifty times and more: A's deploy is neither in the head's window nor
     pinned (the last deploys are B's). The gate must find it listed under A's referrers and read it,
