@@ -346,7 +346,13 @@ def test_repair_leaves_history_tags_of_records_that_do_not_move_tags(store: OCIL
 
 def test_the_referrers_listing_keeps_the_newest_records_per_environment(store: OCILayoutStore) -> None:
     a = image(store, "a")
-    foreign = Descriptor(OCI_MANIFEST, Digest.of(b"a signature"), 10, artifact_type="application/x-sig")
+    foreign = Descriptor(
+        OCI_MANIFEST,
+        Digest.of(b"a signature"),
+        10,
+        artifact_type="application/x-sig",
+        annotations={"dev.sigstore.cosign/bundle": "{}", "org.opencontainers.image.created": "2026-11-28T08:00:00Z"},
+    )
     from hoist.ops.referrers import attach_referrer
 
     attach_referrer(store, a.digest, foreign)
@@ -356,7 +362,9 @@ def test_the_referrers_listing_keeps_the_newest_records_per_environment(store: O
             appended = ledger.append(builder(a, environment=environment))
             ledger.index(appended.entry.record, appended.manifest, indexed=False)
     listed = list_referrers(store, a.digest)
-    assert listed[0].digest == foreign.digest, "another tool's entry is never touched"
+    assert listed[0].digest == foreign.digest
+    fallback = json.loads(store.get_manifest(a.digest.fallback_tag).raw)["manifests"]
+    assert fallback[0] == foreign.to_json(), "another tool's entry is never touched (its annotations included)"
 
     def seqs(environment: str) -> list[int]:
         listing = list_referrers(store, a.digest)
