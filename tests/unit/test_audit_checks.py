@@ -363,6 +363,25 @@ def test_lost_digests_are_reported_by_repository_then_digest(ledgered: Ledgered,
     assert [m.rsplit(" ", 1)[-1] for m in messages] == [f"oci:{tmp_path / 'alpha'}", f"oci:{tmp_path / 'zeta'}"]
 
 
+def test_lost_digests_of_one_repository_are_reported_in_digest_order(ledgered: Ledgered, tmp_path: Path) -> None:
+    path = tmp_path / "one"
+    images = [make_image(path, tag=f"t{n}", layers=1, layer_size=64, seed=f"one-{n}") for n in range(5)]
+    members = {
+        f"m{n}": MemberState(reference=f"oci:{path}", digest=Digest.parse(info.digest), media_type="m", size=1)
+        for n, info in enumerate(images)
+    }
+    ledgered.append(Kind.PROMOTE, "A", members=members)
+    store = OCILayoutStore(path, create=False)
+    for info in images:
+        store.delete_manifest(Digest.parse(info.digest))
+
+    def opener(reference: Reference) -> Store:
+        return OCILayoutStore(Path(str(reference).removeprefix("oci:")), create=False)
+
+    messages = [m for _, m in errors(ledgered.run(opener=opener))]
+    assert [m.split(" ", 1)[0] for m in messages] == sorted(info.digest for info in images)
+
+
 class Counting(OCILayoutStore):
     """Counts record reads made by the calling thread and by the audit's worker threads."""
 
