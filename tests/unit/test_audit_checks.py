@@ -420,3 +420,31 @@ def test_records_are_read_in_parallel_after_one_read_per_window(ledgered: Ledger
     recent = audit(since, ledgered.env, jobs=4, since=71)
     assert recent.ok and recent.records == 50
     assert since.reads == {"main": 1, "workers": 49}, "the head's window reaches back to seq 71: no more windows"
+
+
+def test_records_no_trusted_writer_signed_are_one_error_from_the_oldest(ledgered: Ledgered) -> None:
+    """Trust names the writers' keys (from seq 1): two records signed by the trusted key, then one by a
+    stranger's key and one unsigned. The audit counts the two untrusted ones and names where they begin."""
+    from hoist.evidence.keys import PrivateKey
+    from hoist.promotion.signing import Trust
+
+    trusted, stranger = PrivateKey.generate(), PrivateKey.generate()
+    for name, signer in (("A", trusted), ("B", trusted), ("A", stranger), ("B", None)):
+        ledgered.ledger.signer = signer
+        ledgered.append(Kind.PROMOTE, name)
+    trust = Trust(keys=(trusted.public_key(),))
+    result = audit(ledgered.store, ledgered.env, jobs=2, trust=trust)
+    assert result.untrusted == 2 and result.records == 4
+    assert errors(result) == [
+        (3, "2 record(s) not written by a trusted writer (seq 3 to 4); the first, seq 3, is signed by a key not "
+         f"trusted here ({stranger.public_key().keyid[:12]})")
+    ]  # fmt: skip
+    ledgered.append(Kind.PROMOTE, "A")
+    newest = audit(ledgered.store, ledgered.env, jobs=2, trust=trust, since=5)
+    assert newest.untrusted == 1
+    assert errors(newest) == [
+        (5, "1 record(s) not written by a trusted writer (seq 5); the first, seq 5, is not signed")
+    ]
+    ledgered.ledger.signer = trusted
+    ledgered.append(Kind.PROMOTE, "B")
+    assert audit(ledgered.store, ledgered.env, jobs=2, trust=trust, since=6).findings == []
