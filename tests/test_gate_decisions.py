@@ -281,6 +281,42 @@ def test_signature_gate_names_the_key_and_the_signatures(setup: Setup) -> None:
     assert len(signed.evidence) == 1, "the signature that verified, not the stranger's"
 
 
+# -- soak, and what the gates take on trust -------------------------------------------------------------------
+
+
+def test_soak_gate_counts_the_time_served_in_the_environment_it_names(setup: Setup) -> None:
+    setup.write('"soak"', 'soak = { min = "1h" }')
+    a = setup.stage("A")
+    assert setup.one(a) == result("soak", False, "never deployed to staging (it must serve there for 1h)", "staging")
+    setup.cli("deploy", "staging")
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    early, late = setup.one(a, at=T0 + timedelta(minutes=20)), setup.one(a, at=T0 + timedelta(hours=2))
+    assert (early.gate, early.passed, early.environment) == ("soak", False, "staging")
+    assert early.detail.startswith("served healthy in staging for 20m since seq 1: 40m to go"), early.detail
+    assert late == result("soak", True, "served healthy in staging for 2h since seq 1 (the minimum is 1h)", "staging",
+                          (ledger[0]["record"],))  # fmt: skip
+    setup.write('"soak"', 'soak = { environment = "qa", min = "1h" }')
+    assert setup.one(a, at=T0 + timedelta(hours=2)) == result(
+        "soak", False, "never deployed to qa (it must serve there for 1h)", "qa"
+    )
+
+
+def test_posture_names_the_evidence_a_gate_takes_on_trust(setup: Setup) -> None:
+    from hoist.promotion.gates import posture
+
+    setup.write('"tests", "scan", "deployed"', "tests = {}\nscan = {}\ndeployed = {}")
+    config = load_config(setup.config)
+    assert posture(config, config.environment("production")) == [
+        "the tests gate accepts unsigned evidence (anyone who can push can write it): set keys",
+        "the scan gate accepts unsigned evidence (anyone who can push can write it): set keys",
+        "the deployed gate reads staging's ledger, which has no trust: anyone who can push can write its records",
+    ]
+    pub = setup.keys / "staging.pub"
+    setup.write('"tests", "scan"', f'tests = {{ keys = ["{pub}"] }}\nscan = {{ keys = ["{pub}"] }}')
+    config = load_config(setup.config)
+    assert posture(config, config.environment("production")) == []
+
+
 # -- deployed: records older than the head keeps are found through the image's referrers ---------------------
 
 
