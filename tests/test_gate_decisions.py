@@ -295,6 +295,7 @@ def test_soak_gate_counts_the_time_served_in_the_environment_it_names(setup: Set
     assert early.detail.startswith("served healthy in staging for 20m since seq 1: 40m to go"), early.detail
     assert late == result("soak", True, "served healthy in staging for 2h since seq 1 (the minimum is 1h)", "staging",
                           (ledger[0]["record"],))  # fmt: skip
+    setup.stage("A", "qa")
     setup.write('"soak"', 'soak = { environment = "qa", min = "1h" }')
     assert setup.one(a, at=T0 + timedelta(hours=2)) == result(
         "soak", False, "never deployed to qa (it must serve there for 1h)", "qa"
