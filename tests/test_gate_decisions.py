@@ -213,6 +213,24 @@ def test_ages_are_shown_in_hours_below_a_day_and_in_days_from_one(
     assert not decided.passed and decided.detail == f"the newest test evidence is {detail}"
 
 
+def test_evidence_exactly_max_age_old_still_counts(setup: Setup) -> None:
+    setup.write('"tests"', 'tests = { max_age = "1h" }')
+    a = setup.stage("A")
+    setup.cli("test", "staging", "--digest", str(a), "--", "true")
+    assert setup.one(a, at=T0 + timedelta(hours=1)).passed
+    assert setup.one(a, at=T0 + timedelta(hours=1, seconds=1)).detail == (
+        "the newest test evidence is too old (1.0h, the limit is 1.0h)"
+    )
+
+
+def test_a_signature_is_no_test_evidence_and_no_reason_given_for_its_absence(setup: Setup) -> None:
+    """The tests gate reads attestations only: a signature by an unknown key beside them is not named."""
+    setup.write('"tests"', "tests = {}")
+    a = setup.stage("A")
+    setup.cli("sign", f"oci:{setup.tmp}/staging@{a}", "--key", str(setup.keys / "stranger.key"))
+    assert setup.one(a) == result("tests", False, "no valid test evidence in staging", "staging")
+
+
 # -- tests ------------------------------------------------------------------------------------------------
 
 
