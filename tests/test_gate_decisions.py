@@ -461,6 +461,23 @@ def test_a_listing_whose_labels_lie_is_checked_against_its_record(setup: Setup) 
     assert setup.one(a) == result("deployed", False, "never deployed to staging", "staging")
 
 
+def test_with_trust_an_unsigned_deploy_listed_under_the_image_does_not_count(setup: Setup) -> None:
+    """Staging trusts its own key: a deploy record anyone could have pushed (unsigned), beyond the head's
+    window and found only through A's referrers, lets nothing through."""
+    setup.write('"deployed"', "deployed = {}")
+    key_line = f'key = "{setup.keys}/staging.key"'
+    trusted = f'{key_line}\ntrust = {{ keys = ["{setup.keys}/staging.pub"] }}'
+    setup.config.write_text(setup.config.read_text().replace(key_line, trusted, 1))
+    a = setup.stage("A")
+    setup.stage("B")
+    staging = setup.tmp / "staging"
+    _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY)
+    for _ in range(55):
+        _record_deploy(staging, "staging", setup.images["B"], DeployOutcome.HEALTHY, index=False)
+    assert [e["annotations"][ANNOTATION_KIND] for e in _listing(staging, a)] == ["deploy"]
+    assert setup.one(a) == result("deployed", False, "never deployed to staging", "staging")
+
+
 def _listing(layout: Path, subject: Digest) -> list[dict[str, Any]]:
     """The entries of ``subject``'s referrers index in the layout (its fallback tag), read from the files."""
     index = json.loads((layout / "index.json").read_text())
