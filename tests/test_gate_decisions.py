@@ -299,6 +299,40 @@ def test_signature_gate_names_the_key_and_the_signatures(setup: Setup) -> None:
     assert len(signed.evidence) == 1, "the signature that verified, not the stranger's"
 
 
+def test_the_gates_of_a_set_read_the_member_they_evaluate(setup: Setup) -> None:
+    """Environments of several images: the signature gate for member ``api`` reads api's repository, and
+    each result names its member."""
+    keys = setup.keys
+    setup.config.write_text(f"""
+[environments.staging]
+images = {{ web = "oci:{setup.tmp}/web:staging", api = "oci:{setup.tmp}/api:staging" }}
+
+[environments.production]
+images = {{ web = "oci:{setup.tmp}/pweb:main", api = "oci:{setup.tmp}/papi:main" }}
+from = "staging"
+require = ["signature"]
+
+[environments.production.gates]
+signature = {{ keys = ["{keys}/staging.pub"] }}
+""")
+    for member, image in (("web", "A"), ("api", "B")):
+        setup.hoist.ok("copy", f"oci:{setup.layout}:{image}", f"oci:{setup.tmp}/{member}:staging")
+    b = Digest.parse(setup.images["B"].digest)
+    setup.cli("sign", f"oci:{setup.tmp}/api@{b}", "--key", str(keys / "staging.key"))
+    config = load_config(setup.config)
+
+    def evaluate(member: str) -> GateResult:
+        with Session() as session:
+            ctx = Context(config=config, session=session, environ={}, clock=fixed_clock(T0))
+            gates = Gates(ctx, config.environment("staging"), config.environment("production"), member=member)
+            (decided,) = gates.evaluate(b)
+            return decided
+
+    api, web = evaluate("api"), evaluate("web")
+    assert (api.gate, api.passed, api.member, api.environment) == ("signature", True, "api", "staging")
+    assert web == GateResult(gate="signature", passed=False, detail="not signed", environment="staging", member="web")
+
+
 # -- soak, and what the gates take on trust -------------------------------------------------------------------
 
 
