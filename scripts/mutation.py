@@ -2,7 +2,7 @@
 
     uv run --frozen python scripts/mutation.py                 # every target in scripts/mutation.toml
     uv run --frozen python scripts/mutation.py digest upload   # some targets
-    uv run --frozen python scripts/mutation.py --again         # re-test what was not killed last time
+    uv run --frozen python scripts/mutation.py --again         # re-test what was not killed last time, too
     uv run --frozen python scripts/mutation.py --report        # only print the last results
 
 Each target of scripts/mutation.toml (its modules, and the tests selected for them) runs as its own mutmut
@@ -185,20 +185,35 @@ class Orphans:
 
 
 def run_mutmut(target: Target, settings: Settings, *, jobs: int, again: bool, fresh: bool) -> int:
+    """One target: mutants without a result (new, or in functions whose code changed since their run);
+    with ``again`` first the mutants the last run did not kill."""
     work = prepare(target, settings)
     if fresh:
         shutil.rmtree(work / "mutants", ignore_errors=True)
-    names: list[str] = []
+    passes: list[list[str]] = []
     if again:
         results = read_results(target)
         names = [m.name for m in results.mutants if m.status not in ("killed", "timeout")]
-        if not names:
+        if names:
+            passes.append(names)
+        else:
             print(f"[{target.name}] nothing left to re-test", flush=True)
-            return 0
+    # mutmut resets the results of functions whose code changed when it regenerates the mutants (at the start
+    # of a run): a plain run after the named one tests those, and anything never tested
+    passes.append([])
+    for names in passes:
+        code = _mutmut(target, work, jobs=jobs, names=names)
+        if code != 0:
+            return code
+    return 0
+
+
+def _mutmut(target: Target, work: Path, *, jobs: int, names: list[str]) -> int:
     mutmut = Path(sys.executable).parent / "mutmut"
     argv = [str(mutmut), "run", "--max-children", str(jobs), *names]
-    log = work / "run.log"
-    print(f"[{target.name}] mutmut run in {work.relative_to(ROOT)} (log: {log.relative_to(ROOT)})", flush=True)
+    log = work / ("run-again.log" if names else "run.log")
+    what = f"{len(names)} mutant(s) not killed last time" if names else "mutants without a result"
+    print(f"[{target.name}] mutmut run in {work.relative_to(ROOT)}: {what} (log: {log.relative_to(ROOT)})", flush=True)
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     with Orphans() as orphans, log.open("w") as out, _interruptible() as stop:
@@ -360,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", help="targets of scripts/mutation.toml (default: all)")
     parser.add_argument("--jobs", type=int, help="parallel mutant runs (default: the config's, 2)")
-    parser.add_argument("--again", action="store_true", help="re-test the mutants that were not killed")
+    parser.add_argument("--again", action="store_true", help="re-test the mutants that were not killed, too")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results and start over")
     parser.add_argument("--report", action="store_true", help="only summarise the last results")
     args = parser.parse_args(argv)

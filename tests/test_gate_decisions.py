@@ -213,6 +213,24 @@ def test_ages_are_shown_in_hours_below_a_day_and_in_days_from_one(
     assert not decided.passed and decided.detail == f"the newest test evidence is {detail}"
 
 
+def test_evidence_exactly_max_age_old_still_counts(setup: Setup) -> None:
+    setup.write('"tests"', 'tests = { max_age = "1h" }')
+    a = setup.stage("A")
+    setup.cli("test", "staging", "--digest", str(a), "--", "true")
+    assert setup.one(a, at=T0 + timedelta(hours=1)).passed
+    assert setup.one(a, at=T0 + timedelta(hours=1, seconds=1)).detail == (
+        "the newest test evidence is too old (1.0h, the limit is 1.0h)"
+    )
+
+
+def test_a_signature_is_no_test_evidence_and_no_reason_given_for_its_absence(setup: Setup) -> None:
+    """The tests gate reads attestations only: a signature by an unknown key beside them is not named."""
+    setup.write('"tests"', "tests = {}")
+    a = setup.stage("A")
+    setup.cli("sign", f"oci:{setup.tmp}/staging@{a}", "--key", str(setup.keys / "stranger.key"))
+    assert setup.one(a) == result("tests", False, "no valid test evidence in staging", "staging")
+
+
 # -- tests ------------------------------------------------------------------------------------------------
 
 
@@ -281,6 +299,77 @@ def test_signature_gate_names_the_key_and_the_signatures(setup: Setup) -> None:
     assert len(signed.evidence) == 1, "the signature that verified, not the stranger's"
 
 
+def test_the_gates_of_a_set_read_the_member_they_evaluate(setup: Setup) -> None:
+    """Environments of several images: the signature gate for member ``api`` reads api's repository, and
+    each result names its member."""
+    keys = setup.keys
+    setup.config.write_text(f"""
+[environments.staging]
+images = {{ web = "oci:{setup.tmp}/web:staging", api = "oci:{setup.tmp}/api:staging" }}
+
+[environments.production]
+images = {{ web = "oci:{setup.tmp}/pweb:main", api = "oci:{setup.tmp}/papi:main" }}
+from = "staging"
+require = ["signature"]
+
+[environments.production.gates]
+signature = {{ keys = ["{keys}/staging.pub"] }}
+""")
+    for member, image in (("web", "A"), ("api", "B")):
+        setup.hoist.ok("copy", f"oci:{setup.layout}:{image}", f"oci:{setup.tmp}/{member}:staging")
+    b = Digest.parse(setup.images["B"].digest)
+    setup.cli("sign", f"oci:{setup.tmp}/api@{b}", "--key", str(keys / "staging.key"))
+    config = load_config(setup.config)
+
+    def evaluate(member: str) -> GateResult:
+        with Session() as session:
+            ctx = Context(config=config, session=session, environ={}, clock=fixed_clock(T0))
+            gates = Gates(ctx, config.environment("staging"), config.environment("production"), member=member)
+            (decided,) = gates.evaluate(b)
+            return decided
+
+    api, web = evaluate("api"), evaluate("web")
+    assert (api.gate, api.passed, api.member, api.environment) == ("signature", True, "api", "staging")
+    assert web == GateResult(gate="signature", passed=False, detail="not signed", environment="staging", member="web")
+
+
+# -- soak, and what the gates take on trust -------------------------------------------------------------------
+
+
+def test_soak_gate_counts_the_time_served_in_the_environment_it_names(setup: Setup) -> None:
+    setup.write('"soak"', 'soak = { min = "1h" }')
+    a = setup.stage("A")
+    assert setup.one(a) == result("soak", False, "never deployed to staging (it must serve there for 1h)", "staging")
+    setup.cli("deploy", "staging")
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    early, late = setup.one(a, at=T0 + timedelta(minutes=20)), setup.one(a, at=T0 + timedelta(hours=2))
+    assert (early.gate, early.passed, early.environment) == ("soak", False, "staging")
+    assert early.detail.startswith("served healthy in staging for 20m since seq 1: 40m to go"), early.detail
+    assert late == result("soak", True, "served healthy in staging for 2h since seq 1 (the minimum is 1h)", "staging",
+                          (ledger[0]["record"],))  # fmt: skip
+    setup.stage("A", "qa")
+    setup.write('"soak"', 'soak = { environment = "qa", min = "1h" }')
+    assert setup.one(a, at=T0 + timedelta(hours=2)) == result(
+        "soak", False, "never deployed to qa (it must serve there for 1h)", "qa"
+    )
+
+
+def test_posture_names_the_evidence_a_gate_takes_on_trust(setup: Setup) -> None:
+    from hoist.promotion.gates import posture
+
+    setup.write('"tests", "scan", "deployed"', "tests = {}\nscan = {}\ndeployed = {}")
+    config = load_config(setup.config)
+    assert posture(config, config.environment("production")) == [
+        "the tests gate accepts unsigned evidence (anyone who can push can write it): set keys",
+        "the scan gate accepts unsigned evidence (anyone who can push can write it): set keys",
+        "the deployed gate reads staging's ledger, which has no trust: anyone who can push can write its records",
+    ]
+    pub = setup.keys / "staging.pub"
+    setup.write('"tests", "scan"', f'tests = {{ keys = ["{pub}"] }}\nscan = {{ keys = ["{pub}"] }}')
+    config = load_config(setup.config)
+    assert posture(config, config.environment("production")) == []
+
+
 # -- deployed: records older than the head keeps are found through the image's referrers ---------------------
 
 
@@ -318,6 +407,34 @@ def _record_deploy(store_path: Path, environment: str, subject: ImageInfo, outco
         appended = ledger.append(build)
         if index:
             ledger.index(appended.entry.record, appended.manifest, indexed=False)
+
+
+def test_of_several_deploys_of_a_digest_the_newest_is_named(setup: Setup) -> None:
+    """Two failed deploys of A, then two healthy ones: the gate names the newest of each kind, by sequence."""
+    setup.write('"deployed"', "deployed = {}")
+    a = setup.stage("A")
+    staging = setup.tmp / "staging"
+    for _ in range(2):
+        _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.FAILED)
+    assert setup.one(a) == result("deployed", False, "deployed to staging but failed health checks (seq 2)", "staging")
+    for _ in range(2):
+        _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY)
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    assert [entry["seq"] for entry in ledger] == [4, 3, 2, 1]
+    assert setup.one(a) == result("deployed", True, "deployed healthy to staging (seq 4)", "staging",
+                                  (ledger[0]["record"],))  # fmt: skip
+
+
+def test_a_deploy_in_the_head_window_counts_without_its_listing(setup: Setup) -> None:
+    """A run that stopped after writing its deploy record but before listing it under the image: the gate
+    reads the record from the head's window, not only from the image's referrers."""
+    setup.write('"deployed"', "deployed = {}")
+    a = setup.stage("A")
+    _record_deploy(setup.tmp / "staging", "staging", setup.images["A"], DeployOutcome.HEALTHY, index=False)
+    assert _listing(setup.tmp / "staging", a) == []
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    assert setup.one(a) == result("deployed", True, "deployed healthy to staging (seq 1)", "staging",
+                                  (ledger[0]["record"],))  # fmt: skip
 
 
 def test_a_healthy_deploy_beyond_the_window_is_found_through_the_referrers(setup: Setup) -> None:
@@ -375,6 +492,23 @@ def test_a_listing_whose_labels_lie_is_checked_against_its_record(setup: Setup) 
     forged = dict(_listing(staging, Digest.parse(setup.images["B"].digest))[0])
     assert forged["annotations"][ANNOTATION_KIND] == "deploy" and forged["annotations"][ANNOTATION_ENV] == "staging"
     _list_under(staging, a, forged)
+    assert setup.one(a) == result("deployed", False, "never deployed to staging", "staging")
+
+
+def test_with_trust_an_unsigned_deploy_listed_under_the_image_does_not_count(setup: Setup) -> None:
+    """Staging trusts its own key: a deploy record anyone could have pushed (unsigned), beyond the head's
+    window and found only through A's referrers, lets nothing through."""
+    setup.write('"deployed"', "deployed = {}")
+    key_line = f'key = "{setup.keys}/staging.key"'
+    trusted = f'{key_line}\ntrust = {{ keys = ["{setup.keys}/staging.pub"] }}'
+    setup.config.write_text(setup.config.read_text().replace(key_line, trusted, 1))
+    a = setup.stage("A")
+    setup.stage("B")
+    staging = setup.tmp / "staging"
+    _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY)
+    for _ in range(55):
+        _record_deploy(staging, "staging", setup.images["B"], DeployOutcome.HEALTHY, index=False)
+    assert [e["annotations"][ANNOTATION_KIND] for e in _listing(staging, a)] == ["deploy"]
     assert setup.one(a) == result("deployed", False, "never deployed to staging", "staging")
 
 

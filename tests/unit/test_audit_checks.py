@@ -106,6 +106,7 @@ def test_an_environment_without_a_ledger_is_a_warning(ledgered: Ledgered) -> Non
         "since": None,
         "ok": True,
         "records": 0,
+        "untrusted": 0,
         "head": None,
         "digests_checked": 0,
         "untrusted": 0,
@@ -167,6 +168,7 @@ def test_a_sequence_gap_and_a_first_record_that_is_not_seq_1(ledgered: Ledgered)
     first = lone.append(Kind.PROMOTE, "A")
     lone.rewrite_head(replace(first.record, seq=2, current_seq=2), [])
     assert errors(lone.run()) == [(2, "the first record has seq 2, expected 1")]
+    assert errors(lone.run(since=2)) == [], "audited back to seq 2: what came before is not in question"
 
 
 def test_a_window_that_disagrees_with_the_link(ledgered: Ledgered) -> None:
@@ -391,6 +393,25 @@ def test_lost_digests_are_reported_by_repository_then_digest(ledgered: Ledgered,
     assert [m.rsplit(" ", 1)[-1] for m in messages] == [f"oci:{tmp_path / 'alpha'}", f"oci:{tmp_path / 'zeta'}"]
 
 
+def test_lost_digests_of_one_repository_are_reported_in_digest_order(ledgered: Ledgered, tmp_path: Path) -> None:
+    path = tmp_path / "one"
+    images = [make_image(path, tag=f"t{n}", layers=1, layer_size=64, seed=f"one-{n}") for n in range(5)]
+    members = {
+        f"m{n}": MemberState(reference=f"oci:{path}", digest=Digest.parse(info.digest), media_type="m", size=1)
+        for n, info in enumerate(images)
+    }
+    ledgered.append(Kind.PROMOTE, "A", members=members)
+    store = OCILayoutStore(path, create=False)
+    for info in images:
+        store.delete_manifest(Digest.parse(info.digest))
+
+    def opener(reference: Reference) -> Store:
+        return OCILayoutStore(Path(str(reference).removeprefix("oci:")), create=False)
+
+    messages = [m for _, m in errors(ledgered.run(opener=opener))]
+    assert [m.split(" ", 1)[0] for m in messages] == sorted(info.digest for info in images)
+
+
 class Counting(OCILayoutStore):
     """Counts record reads made by the calling thread and by the audit's worker threads."""
 
@@ -429,3 +450,31 @@ def test_records_are_read_in_parallel_after_one_read_per_window(ledgered: Ledger
     recent = audit(since, ledgered.env, jobs=4, since=71)
     assert recent.ok and recent.records == 50
     assert since.reads == {"main": 1, "workers": 49}, "the head's window reaches back to seq 71: no more windows"
+
+
+def test_records_no_trusted_writer_signed_are_one_error_from_the_oldest(ledgered: Ledgered) -> None:
+    """Trust names the writers' keys (from seq 1): two records signed by the trusted key, then one by a
+    stranger's key and one unsigned. The audit counts the two untrusted ones and names where they begin."""
+    from hoist.evidence.keys import PrivateKey
+    from hoist.promotion.signing import Trust
+
+    trusted, stranger = PrivateKey.generate(), PrivateKey.generate()
+    for name, signer in (("A", trusted), ("B", trusted), ("A", stranger), ("B", None)):
+        ledgered.ledger.signer = signer
+        ledgered.append(Kind.PROMOTE, name)
+    trust = Trust(keys=(trusted.public_key(),))
+    result = audit(ledgered.store, ledgered.env, jobs=2, trust=trust)
+    assert result.untrusted == 2 and result.records == 4
+    assert errors(result) == [
+        (3, "2 record(s) not written by a trusted writer (seq 3 to 4); the first, seq 3, is signed by a key not "
+         f"trusted here ({stranger.public_key().keyid[:12]})")
+    ]  # fmt: skip
+    ledgered.append(Kind.PROMOTE, "A")
+    newest = audit(ledgered.store, ledgered.env, jobs=2, trust=trust, since=5)
+    assert newest.untrusted == 1
+    assert errors(newest) == [
+        (5, "1 record(s) not written by a trusted writer (seq 5); the first, seq 5, is not signed")
+    ]
+    ledgered.ledger.signer = trusted
+    ledgered.append(Kind.PROMOTE, "B")
+    assert audit(ledgered.store, ledgered.env, jobs=2, trust=trust, since=6).findings == []

@@ -256,3 +256,24 @@ def test_reports_keep_the_current_digest(kind: Kind) -> None:
     record = chain.add(kind, B).record
     assert (record.current, record.current_seq) == (A, 1)
     assert [item.digest for item in chain.history.stack] == [A]
+
+
+def test_records_no_trusted_writer_signed_decide_nothing() -> None:
+    """With ``trust`` set, a record signed by the trusted key counts; an unsigned one is in hand but decides
+    nothing, and is listed as untrusted with the reason."""
+    from hoist.evidence.keys import PrivateKey
+    from hoist.promotion.ledger import View
+    from hoist.promotion.signing import Trust, sign_record
+
+    key = PrivateKey.generate()
+    chain = Chain()
+    first = chain.add(Kind.PROMOTE, A)
+    forged = chain.deploy(B, DeployOutcome.HEALTHY)
+    signed = Entry(first.manifest, first.record, sign_record(first.record, key))
+    view = View((forged, signed), trust=Trust(keys=(key.public_key(),)))
+    assert view.known == (signed,)
+    assert view.head_problem == "not signed"
+    assert view.last_deploy() is None and view.deploys_of(B) == [] and view.last_healthy_deploy() is None
+    assert view.untrusted() == [(forged, "not signed")]
+    assert History(chain.history.entries).known == (forged, first), "without trust every record counts"
+    assert History(chain.history.entries).untrusted() == []

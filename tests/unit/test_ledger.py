@@ -11,7 +11,7 @@ import pytest
 
 from hoist.digest import Digest
 from hoist.errors import IntegrityError, LedgerConflict, NotFound
-from hoist.manifest import LEDGER_RECORD_TYPE, OCI_MANIFEST, Descriptor, Manifest
+from hoist.manifest import LEDGER_RECORD_TYPE, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest
 from hoist.ops.referrers import list_referrers
 from hoist.promotion import ledger as ledger_module
 from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_SEQ, ANNOTATION_WINDOW, record_manifest
@@ -346,7 +346,13 @@ def test_repair_leaves_history_tags_of_records_that_do_not_move_tags(store: OCIL
 
 def test_the_referrers_listing_keeps_the_newest_records_per_environment(store: OCILayoutStore) -> None:
     a = image(store, "a")
-    foreign = Descriptor(OCI_MANIFEST, Digest.of(b"a signature"), 10, artifact_type="application/x-sig")
+    foreign = Descriptor(
+        OCI_MANIFEST,
+        Digest.of(b"a signature"),
+        10,
+        artifact_type="application/x-sig",
+        annotations={"dev.sigstore.cosign/bundle": "{}", "org.opencontainers.image.created": "2026-11-28T08:00:00Z"},
+    )
     from hoist.ops.referrers import attach_referrer
 
     attach_referrer(store, a.digest, foreign)
@@ -356,7 +362,9 @@ def test_the_referrers_listing_keeps_the_newest_records_per_environment(store: O
             appended = ledger.append(builder(a, environment=environment))
             ledger.index(appended.entry.record, appended.manifest, indexed=False)
     listed = list_referrers(store, a.digest)
-    assert listed[0].digest == foreign.digest, "another tool's entry is never touched"
+    assert listed[0].digest == foreign.digest
+    fallback = json.loads(store.get_manifest(a.digest.fallback_tag).raw)["manifests"]
+    assert fallback[0] == foreign.to_json(), "another tool's entry is never touched (its annotations included)"
 
     def seqs(environment: str) -> list[int]:
         listing = list_referrers(store, a.digest)
@@ -394,6 +402,32 @@ def test_slimming_an_old_listing_and_entries_without_a_sequence(store: OCILayout
     entries = json.loads(store.get_manifest(a.digest.fallback_tag).raw)["manifests"]
     assert entries[0]["annotations"] == {ANNOTATION_ENV: "prod", ANNOTATION_SEQ: "x"}
     assert entries[1] == odd and entries[2]["digest"] == str(appended.manifest.digest)
+
+
+def test_the_listing_keeps_the_newest_by_sequence_whatever_order_they_are_listed_in(store: OCILayoutStore) -> None:
+    """Writers that raced list their records out of order: the oldest by sequence leave first, and an entry
+    whose sequence cannot be read leaves before any of them."""
+    assert INDEX_KEEP == 8
+    a = image(store, "a")
+    ledger = Ledger(store, "prod", settle=0.0)
+    appended = ledger.append(builder(a))
+
+    def listed(seq: str) -> dict[str, object]:
+        return {
+            "mediaType": OCI_MANIFEST,
+            "digest": str(Digest.of(f"record {seq}".encode())),
+            "size": 5,
+            "artifactType": LEDGER_RECORD_TYPE,
+            "annotations": {ANNOTATION_ENV: "prod", ANNOTATION_SEQ: seq},
+        }
+
+    order = ["8", "1", "torn", "5", "2", "7", "3", "6", "4"]
+    raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [listed(s) for s in order]}).encode()
+    store.put_manifest(Manifest(raw, OCI_INDEX, Digest.of(raw)), tag=a.digest.fallback_tag)
+    ledger.index(appended.entry.record, appended.manifest, indexed=False)
+    entries = json.loads(store.get_manifest(a.digest.fallback_tag).raw)["manifests"]
+    kept = [listed(s)["digest"] for s in order if s != "torn"]
+    assert [e["digest"] for e in entries] == [*kept, str(appended.manifest.digest)]
 
 
 def test_subject_of_reads_the_records_then_the_store(store: OCILayoutStore) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from hoist.digest import Digest
 from hoist.errors import IntegrityError
-from hoist.manifest import OCI_MANIFEST
+from hoist.manifest import OCI_MANIFEST, Descriptor
 from hoist.promotion.record import (
     DeployInfo,
     DeployOutcome,
@@ -305,7 +305,7 @@ def test_digest_of_and_names_for_sets_and_single_images() -> None:
     assert group.digest_of("db") == A and group.digest_of(None) == A, "unknown members: the record's digest"
     assert group.names(B, "api") and not group.names(C, "api") and not group.names(B, "db")
     assert group.names(A) and not group.names(B), "without a member: the record's own digest"
-    assert members["web"].descriptor().digest == C and members["web"].descriptor().size == 1
+    assert members["web"].descriptor() == Descriptor("m", C, 1), "a member deployed is the subject of its record"
 
 
 def test_stack_item_state_is_its_digest_or_its_members() -> None:

@@ -406,16 +406,20 @@ def test_a_corrupt_assembly_starts_again() -> None:
 
 
 def test_other_refusals_are_not_sent_again() -> None:
+    """A refused commit, or a refused chunk, is the registry's error, naming the upload."""
+    blob = source(100 * KiB)
+    what = f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: "
     registry = Registry()
     registry.hooks.append(failing("PUT", 1, lambda: error(400, "NAME_INVALID", "invalid repository name")))
     with pytest.raises(RegistryError) as caught:
-        upload_blob(client(registry, chunk_size=40 * KiB), REPO, source(100 * KiB))
-    assert caught.value.code == "NAME_INVALID"
+        upload_blob(client(registry, chunk_size=40 * KiB), REPO, blob)
+    assert caught.value.code == "NAME_INVALID" and str(caught.value).startswith(what), str(caught.value)
     assert [m for m, _, _ in registry.log].count("POST") == 1
     registry = Registry()
     registry.hooks.append(failing("PATCH", 1, lambda: error(400, "BLOB_UPLOAD_INVALID", "no")))
-    with pytest.raises(RegistryError):
-        upload_blob(client(registry, chunk_size=40 * KiB), REPO, source(100 * KiB))
+    with pytest.raises(RegistryError) as caught:
+        upload_blob(client(registry, chunk_size=40 * KiB), REPO, blob)
+    assert caught.value.code == "BLOB_UPLOAD_INVALID" and str(caught.value).startswith(what), str(caught.value)
     assert [m for m, _, _ in registry.log] == ["POST", "PATCH"]
 
 
@@ -494,8 +498,12 @@ def test_chunked_bytes_that_do_not_hash_are_never_committed() -> None:
     honest = source(100 * KiB)
     altered = honest.data[:-1] + bytes([honest.data[-1] ^ 1])
     registry = Registry()
-    with pytest.raises(DigestMismatch):
+    with pytest.raises(DigestMismatch) as caught:
         upload_blob(client(registry, chunk_size=40 * KiB), REPO, Lying(honest.descriptor, altered))
+    assert str(caught.value) == (
+        f"upload of blob {honest.descriptor.digest} to reg.example/{REPO}: content has digest "
+        f"{Digest.of(altered)}, expected {honest.descriptor.digest}"
+    )
     assert registry.requests("PUT") == []
 
 
@@ -768,3 +776,66 @@ def test_an_upload_that_cannot_start_names_the_blob() -> None:
         with pytest.raises(RegistryError) as caught:
             upload_blob(RegistryClient("reg.example", opts, RequestStats()), REPO, blob)
         assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_throttled_chunk_waits_as_asked_counting_its_attempts() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 2, lambda: error(429, "TOOMANYREQUESTS", "slow down")))
+    waits: list[Wait] = []
+    blob = source(100 * KiB)
+    upload_blob(client(registry, chunk_size=40 * KiB, retries=3, on_wait=waits.append), REPO, blob)
+    assert stored(registry, blob)
+    assert [(w.reason, w.method, w.attempt) for w in waits] == [
+        ("rate limited", "PATCH", 0),
+        ("rate limited", "PATCH", 1),
+    ]
+
+
+def test_a_413_on_a_later_chunk_halves_that_chunk() -> None:
+    registry = Registry()
+    patches = [0]
+
+    def second_refused(request: httpx.Request, session: Session) -> httpx.Response | None:
+        if request.method != "PATCH":
+            return None
+        patches[0] += 1
+        return error(413, "SIZE_INVALID", "request entity too large") if patches[0] == 2 else None
+
+    registry.hooks.append(second_refused)
+    blob = source(500 * KiB)
+    upload_blob(client(registry, chunk_size=200 * KiB), REPO, blob)
+    assert stored(registry, blob)
+    ranges = [h["content-range"] for _, _, h in registry.requests("PATCH")]
+    assert ranges == ["0-204799", "204800-409599", "204800-307199", "307200-409599", "409600-511999"]
+
+
+def test_bytes_a_registry_took_without_checking_are_refused_by_hoist() -> None:
+    """distribution checks the digest of a blob it is given; a registry (or a proxy) that stores whatever
+    it is sent is caught by hoist's own hash of the bytes it sent, and the error names the upload."""
+    honest = source(10 * KiB)
+    altered = bytes([honest.data[0] ^ 1]) + honest.data[1:]
+    registry = Registry()
+
+    def trusting(request: httpx.Request, session: Session) -> httpx.Response | None:
+        if request.method != "PUT":
+            return None
+        return httpx.Response(201, headers={"Location": f"/v2/{REPO}/blobs/{honest.descriptor.digest}"})
+
+    registry.hooks.append(trusting)
+    with pytest.raises(DigestMismatch) as caught:
+        upload_blob(client(registry), REPO, Lying(honest.descriptor, altered))
+    assert str(caught.value) == (
+        f"upload of blob {honest.descriptor.digest} to reg.example/{REPO}: content has digest "
+        f"{Digest.of(altered)}, expected {honest.descriptor.digest}"
+    )
+
+
+def test_an_offset_disagreement_every_time_is_named_in_the_error() -> None:
+    registry = Registry()
+    registry.hooks.append(failing("PATCH", 100, lambda: error(416, "RANGE_INVALID", "invalid content range")))
+    blob = source(100 * KiB)
+    with pytest.raises(TransportError) as caught:
+        upload_blob(client(registry, chunk_size=40 * KiB, retries=1), REPO, blob)
+    assert str(caught.value) == (
+        f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: upload offset disagreement; starting again"
+    )
