@@ -109,7 +109,6 @@ def test_an_environment_without_a_ledger_is_a_warning(ledgered: Ledgered) -> Non
         "untrusted": 0,
         "head": None,
         "digests_checked": 0,
-        "untrusted": 0,
         "findings": [{"severity": "warning", "seq": None, "message": result.findings[0].message}],
     }
 
