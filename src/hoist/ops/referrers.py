@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hoist.digest import Digest
-from hoist.errors import NotFound
+from hoist.errors import NotFound, UnsupportedManifest
 from hoist.manifest import OCI_INDEX, Descriptor, Manifest, parse_manifest
 from hoist.store.base import Store
 
@@ -63,13 +63,13 @@ def update_fallback_index(
 
 
 def listed_in_fallback(store: Store, subject: Digest, digest: Digest) -> bool:
-    """Whether the fallback index of ``subject`` lists the manifest ``digest`` (one GET)."""
+    """Whether the fallback index of ``subject`` lists the manifest ``digest`` (one GET; an index that is
+    missing or unreadable lists nothing)."""
     try:
-        doc = json.loads(store.get_manifest(subject.fallback_tag).raw)
-    except (NotFound, ValueError):
+        children = parse_manifest(store.get_manifest(subject.fallback_tag)).children
+    except (NotFound, UnsupportedManifest, ValueError):
         return False
-    entries = doc.get("manifests") if isinstance(doc, dict) else None
-    return isinstance(entries, list) and any(isinstance(e, dict) and e.get("digest") == str(digest) for e in entries)
+    return any(d.digest == digest for d in children)
 
 
 def subject_descriptor(manifest: Manifest) -> Descriptor:

@@ -64,9 +64,9 @@ class History:
         return tuple(e for e in found if self.problem(e) is None)
 
     def problem(self, entry: Entry) -> str | None:
-        """Why ``entry`` may not be used for a decision (None: it may)."""
-        trust = getattr(self, "trust", None)
-        return trust.problem(entry.record, entry.signature) if trust is not None else None
+        """Why ``entry`` may not be used for a decision (None: it may; a ledger :class:`View` read with a
+        ``trust`` policy says otherwise for records no trusted writer signed)."""
+        return None
 
     @property
     def head_problem(self) -> str | None:

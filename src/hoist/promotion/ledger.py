@@ -74,6 +74,9 @@ class View(History):
     trust: Trust | None = None
     """Who may write the ledger; records of others are left out of every decision."""
 
+    def problem(self, entry: Entry) -> str | None:
+        return self.trust.problem(entry.record, entry.signature) if self.trust is not None else None
+
 
 BuildRecord = Callable[[View], Record]
 
