@@ -53,6 +53,13 @@ class MirrorMove:
         return MirrorResult(member=self.member, reference=self.reference, digest=self.digest, error=error)
 
 
+def tag_needed(previous: Digest | None, digest: Digest) -> bool:
+    """Whether the tag that moves to ``digest`` must be read first: the ledger's ``previous`` digest cannot
+    say what it names (the environment's first image), or says it names ``digest`` already (a no-op?).
+    Otherwise ``previous`` is what the tags are put back to if moving them fails."""
+    return previous is None or previous == digest
+
+
 @dataclass
 class MemberMove:
     member: Member
@@ -89,10 +96,7 @@ class MemberMove:
 
     @property
     def tag_needed(self) -> bool:
-        """Whether TO's tag must be read: the ledger cannot say what it names (TO's first image), or says it
-        names this digest already (is the promotion a no-op?). Otherwise the ledger's digest is what the
-        tags are put back to if moving them fails."""
-        return self.previous is None or self.previous == self.digest
+        return tag_needed(self.previous, self.digest)
 
     def read_tag(self) -> None:
         self.at_tag = self.store.head_manifest(self.member.tag)
@@ -209,10 +213,7 @@ def copy_member(ctx: Context, move: MemberMove, *, dry_run: bool, carry: bool) -
         # submitted first, so a mirror waiting for it never holds the worker it needs
         needed = carry and (not same or bool(move.mirrors))
         lookup = pool.submit(find_evidence, move.source_store, move.digest) if needed else None
-        mirrors = [
-            pool.submit(_mirror, ctx, move, mirror, dry_run=dry_run, lookup=lookup if carry else None)
-            for mirror in move.mirrors
-        ]
+        mirrors = [pool.submit(_mirror, ctx, move, mirror, dry_run=dry_run, lookup=lookup) for mirror in move.mirrors]
         move.copy = copy_image(
             source=move.source_store,
             destination=move.store,

@@ -19,7 +19,7 @@ from hoist.promotion.context import Context
 from hoist.promotion.frozen import Action, timing_rules
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import Ledger, View
-from hoist.promotion.moving import Placed, put_back
+from hoist.promotion.moving import Placed, put_back, tag_needed
 from hoist.promotion.publish import FollowUp, Publish, TagSet
 from hoist.promotion.record import GateResult, Kind, MemberState, OverrideInfo, Record, Source, StackItem
 from hoist.promotion.rules import Override, decide
@@ -258,10 +258,10 @@ def _moves(ctx: Context, env: Environment, target: StackItem, current: Digest | 
             (ctx.open(m, push=not dry_run), tuple(dict.fromkeys([m.tag, *extra] if m.tag else extra)))
             for m in member.mirrors
         ]
-        if not env.is_set and current is not None and current != digest:
-            before: Digest | None = current
-        else:
+        if env.is_set or tag_needed(current, digest):
             at_tag = store.head_manifest(member.tag)
             before = at_tag.digest if at_tag is not None else None
+        else:
+            before = current
         moves.append(_Back(member.name, env, store, manifest, tags, before, mirrors))
     return moves
