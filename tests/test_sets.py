@@ -338,3 +338,18 @@ def test_a_set_deploys_together_and_rolls_back_together(hoist: Hoist, setup: Set
     assert sorted(kinds[4:7]) == [("deploy", "failed"), ("deploy", "healthy"), ("deploy", "healthy")], kinds
     assert kinds[7] == ("promote", None), kinds
     serving.server.shutdown()
+
+
+def test_the_readmes_set_configuration_loads_as_written(tmp_path: Path) -> None:
+    from hoist.promotion.config import load_config
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (block,) = [b for b in readme.split("```toml\n")[1:] if b.startswith("[environments.production]\nimages")]
+    staging = '[environments.staging]\nimages = { web = "a/web:s", api = "a/api:s", worker = "a/worker:s" }\n\n'
+    config = tmp_path / "hoist.toml"
+    config.write_text(staging + block.split("```")[0])
+    production = load_config(config).environment("production")
+    assert [(m.name, str(m.image), [str(r) for r in m.mirrors]) for m in production.members] == [
+        (name, f"ghcr.io/acme/{name}:main", [f"docker.io/acme/{name}:main"]) for name in ("web", "api", "worker")
+    ]
+    assert production.same == ("org.opencontainers.image.revision",)
