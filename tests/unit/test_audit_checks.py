@@ -16,11 +16,12 @@ import pytest
 
 from hoist.digest import Digest
 from hoist.manifest import OCI_MANIFEST, Descriptor, Manifest
-from hoist.promotion.artifact import ANNOTATION_WINDOW, record_manifest
+from hoist.promotion import audit as audit_module
+from hoist.promotion.artifact import ANNOTATION_EARLIER, ANNOTATION_WINDOW, Shallow, record_manifest
 from hoist.promotion.audit import Audit, Finding, audit
 from hoist.promotion.config import Environment
 from hoist.promotion.history import new_record
-from hoist.promotion.ledger import Ledger, View
+from hoist.promotion.ledger import WINDOW, Ledger, View
 from hoist.promotion.record import DeployInfo, DeployOutcome, Entry, Kind, MemberState, Provenance, Record
 from hoist.ref import Reference, parse_reference
 from hoist.store.base import Store
@@ -212,6 +213,22 @@ def test_a_copy_spelled_differently_is_compared_as_a_record(
     ledgered.store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag="hoist-ledger.production")
     expected = [(2, "record seq 2 differs from the copy kept in seq 4: altered")] if altered else []
     assert errors(ledgered.run()) == expected
+
+
+def test_records_named_earlier_out_of_the_chains_order(ledgered: Ledgered) -> None:
+    """A head naming the records before its window in another order (or naming others) is altered: a
+    reader going back through those names would be refused, and the audit says where."""
+    for n in range(WINDOW + 5):
+        ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    assert ledgered.run().ok
+    head = json.loads(ledgered.store.get_manifest("hoist-ledger.production").raw)
+    named = json.loads(head["annotations"][ANNOTATION_EARLIER])
+    named[1], named[2] = named[2], named[1]
+    head["annotations"][ANNOTATION_EARLIER] = json.dumps(named)
+    raw = json.dumps(head).encode()
+    ledgered.store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag="hoist-ledger.production")
+    seq = WINDOW + 5
+    assert errors(ledgered.run()) == [(seq, f"record seq {seq} names {named[1]} where the chain has seq 4: altered")]
 
 
 def test_a_record_that_is_not_a_record(ledgered: Ledgered) -> None:
@@ -436,19 +453,33 @@ class Counting(OCILayoutStore):
             self.heads.inside = False
 
 
-def test_records_are_read_in_parallel_after_one_read_per_window(ledgered: Ledgered) -> None:
-    """120 records: the head's window names 49, one read of the record before it names 50 more, one more
-    read the rest; everything else is fetched by the workers, each record once."""
+def test_records_are_read_in_parallel_after_one_read_per_window(
+    ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """120 records: the head keeps 9 copies and names 40 earlier records (seq 119 to 71); the oldest of
+    those names the next 49, and so on. The audit waits for one record per window and list (seq 71, 22
+    and 1); the workers fetch every record but the head, each once."""
     for n in range(120):
         ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    waited: list[int] = []
+    get = audit_module._Records.get
+
+    def counted(records: audit_module._Records, digest: Digest) -> Shallow:
+        missing = digest not in records.found
+        found = get(records, digest)
+        if missing:
+            waited.append(found.record.seq)
+        return found
+
+    monkeypatch.setattr(audit_module._Records, "get", counted)
     counting = Counting(ledgered.path)
     result = audit(counting, ledgered.env, jobs=4)
     assert result.ok and result.records == 120
-    assert counting.reads == {"main": 3, "workers": 117}
-    since = Counting(ledgered.path)
+    assert counting.reads == {"main": 1, "workers": 119} and waited == [71, 22, 1]
+    since, waited[:] = Counting(ledgered.path), []
     recent = audit(since, ledgered.env, jobs=4, since=71)
     assert recent.ok and recent.records == 50
-    assert since.reads == {"main": 1, "workers": 49}, "the head's window reaches back to seq 71: no more windows"
+    assert since.reads == {"main": 1, "workers": 49} and waited == [71], "the head names seq 71: nothing older"
 
 
 def test_records_no_trusted_writer_signed_are_one_error_from_the_oldest(ledgered: Ledgered) -> None:

@@ -14,9 +14,16 @@ from hoist.errors import IntegrityError, LedgerConflict, NotFound
 from hoist.manifest import LEDGER_RECORD_TYPE, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest
 from hoist.ops.referrers import list_referrers
 from hoist.promotion import ledger as ledger_module
-from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_SEQ, ANNOTATION_WINDOW, record_manifest
+from hoist.promotion.artifact import (
+    ANNOTATION_EARLIER,
+    ANNOTATION_ENV,
+    ANNOTATION_SEQ,
+    ANNOTATION_WINDOW,
+    record_manifest,
+)
 from hoist.promotion.history import new_record
 from hoist.promotion.ledger import (
+    EARLIER,
     INDEX_KEEP,
     MAX_ATTEMPTS,
     MAX_SETTLE,
@@ -28,7 +35,7 @@ from hoist.promotion.ledger import (
     settle_override,
     subject_of,
 )
-from hoist.promotion.record import DeployInfo, DeployOutcome, Kind, Provenance, Record
+from hoist.promotion.record import DeployInfo, DeployOutcome, Entry, Kind, Provenance, Record
 from hoist.store.ocidir import OCILayoutStore
 from tests.infra.images import make_image
 
@@ -103,7 +110,7 @@ def test_an_empty_ledger_reads_as_nothing(store: OCILayoutStore, clock: FakeTime
     view = ledger.read()
     assert view.entries == () and view.pinned == () and view.head_manifest is None
     assert view.read_at == clock.now
-    assert ledger.history() == [] and list(ledger.pages()) == [] and list(ledger.walk()) == []
+    assert ledger.history() == [] and list(ledger.walk()) == []
 
 
 def test_the_first_record_brings_the_empty_blob_and_reads_back(store: OCILayoutStore, clock: FakeTime) -> None:
@@ -127,27 +134,79 @@ def test_a_record_of_another_environment_under_the_tag_is_an_integrity_error(sto
     assert str(caught.value) == f"hoist-ledger.prod in {store.location} holds a record of 'staging'"
 
 
-def test_history_pages_and_walk_reach_past_the_window(store: OCILayoutStore) -> None:
+def _seqs(entries: list[Entry]) -> list[int]:
+    return [e.record.seq for e in entries]
+
+
+def test_history_reaches_past_the_window_through_the_records_named_earlier(
+    store: OCILayoutStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ledger = Ledger(store, "prod", settle=0.0)
     a, b = image(store, "a"), image(store, "b")
-    for n in range(WINDOW + 12):
+    total = WINDOW + EARLIER + 25
+    for n in range(total):
         ledger.append(builder(a if n % 2 else b))
-    total = WINDOW + 12
     view = ledger.read()
-    assert len(view.entries) == WINDOW, "the head and the 49 records its window holds"
-    assert [e.record.seq for e in ledger.history(5, view)] == [total, total - 1, total - 2, total - 3, total - 4]
-    everything = ledger.history()
-    assert [e.record.seq for e in everything] == list(range(total, 0, -1))
-    assert [e.record.seq for e in ledger.history(WINDOW + 3)] == list(range(total, total - WINDOW - 3, -1))
-    pages = list(ledger.pages())
-    assert [len(p) for p in pages] == [WINDOW, 12]
-    assert [e.record.seq for page in pages for e in page] == list(range(total, 0, -1))
+    assert len(view.entries) == WINDOW and len(view.earlier) == EARLIER
+    read: list[str | Digest] = []
+    get_manifest = store.get_manifest
+
+    def counted(reference: str | Digest) -> Manifest:
+        read.append(reference)
+        return get_manifest(reference)
+
+    monkeypatch.setattr(store, "get_manifest", counted)
+    assert _seqs(ledger.history(5, view)) == list(range(total, total - 5, -1)) and read == []
+    assert _seqs(ledger.history(WINDOW + 3, view)) == list(range(total, total - WINDOW - 3, -1))
+    assert len(read) == 3, "only the three records past the window"
+    read.clear()
+    assert _seqs(ledger.history(None, view)) == list(range(total, 0, -1))
+    # the head names 40 records; the oldest of them keeps 9 copies and names the 16 left
+    assert len(read) == total - WINDOW - (WINDOW - 1) and all(isinstance(r, Digest) for r in read)
     walked = list(ledger.walk())
     assert [entry.record.seq for entry, _window in walked] == list(range(total, 0, -1))
     assert walked[0][0].manifest == view.head.manifest if view.head else False
     assert [e.record.seq for e in walked[0][1]] == list(range(total - 1, total - WINDOW, -1))
     entry, window = ledger.entry(walked[-1][0].manifest)
     assert entry.record.seq == 1 and window == []
+
+
+def test_history_reads_a_ledger_without_earlier_names_one_window_at_a_time(
+    store: OCILayoutStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records an older hoist wrote name no earlier records: they are read by each window's oldest link."""
+    ledger = Ledger(store, "prod", settle=0.0)
+    total = 3 * WINDOW + 2
+    with monkeypatch.context() as older:
+        older.setattr(ledger_module, "EARLIER", 0)
+        append(ledger, image(store, "a"), total)
+    head = json.loads(store.get_manifest(head_tag("prod")).raw)
+    assert ANNOTATION_EARLIER not in head["annotations"] and ledger.read().earlier == ()
+    read: list[str | Digest] = []
+    get_manifest = store.get_manifest
+    monkeypatch.setattr(store, "get_manifest", lambda ref: read.append(ref) or get_manifest(ref))
+    assert _seqs(ledger.history()) == list(range(total, 0, -1))
+    assert len(read) == 1 + 3, "the head, then one read per window"
+
+
+def test_history_refuses_earlier_names_that_are_not_the_chain(store: OCILayoutStore) -> None:
+    ledger = Ledger(store, "prod", settle=0.0)
+    append(ledger, image(store, "a"), WINDOW + 5)
+    head = json.loads(store.get_manifest(head_tag("prod")).raw)
+    named = json.loads(head["annotations"][ANNOTATION_EARLIER])
+    assert len(named) == 5
+    named[1], named[2] = named[2], named[1]
+    head["annotations"][ANNOTATION_EARLIER] = json.dumps(named)
+    raw = json.dumps(head).encode()
+    store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag=head_tag("prod"))
+    assert len(ledger.history(WINDOW + 1)) == WINDOW + 1, "the first name is right"
+    with pytest.raises(IntegrityError) as caught:
+        ledger.history()
+    seq = 5
+    assert str(caught.value) == (
+        f"the ledger of prod names {named[1]} as the record before seq {seq}, which links to {named[2]}: "
+        "'hoist audit verify prod' shows what was altered"
+    )
 
 
 def test_a_head_keeps_a_window_of_the_records_before_it(store: OCILayoutStore) -> None:

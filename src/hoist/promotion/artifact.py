@@ -5,6 +5,8 @@ config and layer) whose ``subject`` is the image the record is about and whose a
 
 * the record itself, as canonical JSON;
 * the *window*: copies of the records right before it (newest first), so one GET shows recent history;
+* the *earlier* records: the manifest digests of the records before the window (newest first), so a
+  reader going further back fetches them in parallel instead of one window after another;
 * the *pinned* records: older records the head must keep in reach whatever happened since (the record
   that set the current digest, the last deploy and the last healthy deploy, the records of the rollback
   stack), so status, rollback and gates cost the same at ten records and at ten thousand.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hoist.digest import Digest
-from hoist.errors import IntegrityError
+from hoist.errors import IntegrityError, InvalidDigest
 from hoist.manifest import EMPTY_DESCRIPTOR, LEDGER_RECORD_TYPE, OCI_MANIFEST, Descriptor, Manifest
 from hoist.promotion.record import Entry, Record
 from hoist.promotion.signing import RecordSignature
@@ -30,6 +32,7 @@ from hoist.promotion.signing import RecordSignature
 ANNOTATION_RECORD = "dev.hoist.ledger.record"
 ANNOTATION_WINDOW = "dev.hoist.ledger.window"
 ANNOTATION_PINNED = "dev.hoist.ledger.pinned"
+ANNOTATION_EARLIER = "dev.hoist.ledger.earlier"
 ANNOTATION_SIGNATURE = "dev.hoist.ledger.signature"
 ANNOTATION_ENV = "dev.hoist.ledger.environment"
 ANNOTATION_SEQ = "dev.hoist.ledger.seq"
@@ -59,6 +62,7 @@ class Parsed:
     window: list[Entry]
     pinned: list[Entry]
     signature: RecordSignature | None
+    earlier: list[Digest]
 
     def entry(self, digest: Digest) -> Entry:
         return Entry(digest, self.record, self.signature)
@@ -69,9 +73,11 @@ def record_manifest(
     window: Sequence[Entry],
     pinned: Sequence[Entry] = (),
     signature: RecordSignature | None = None,
+    earlier: Sequence[Digest] = (),
 ) -> Manifest:
     """The manifest bytes for ``record`` carrying ``window`` (the records before it, newest first),
-    ``pinned`` (older records kept in reach) and the record's ``signature``."""
+    ``pinned`` (older records kept in reach), the record's ``signature`` and the digests of the records
+    ``earlier`` than the window (newest first)."""
     annotations = {
         ANNOTATION_CREATED: record.time,
         ANNOTATION_ENV: record.environment,
@@ -84,6 +90,8 @@ def record_manifest(
         annotations[ANNOTATION_OUTCOME] = str(record.outcome)
     if pinned:
         annotations[ANNOTATION_PINNED] = _entries_json(pinned)
+    if earlier:
+        annotations[ANNOTATION_EARLIER] = json.dumps([str(d) for d in earlier], separators=(",", ":"))
     if signature is not None:
         annotations[ANNOTATION_SIGNATURE] = json.dumps(signature.to_json(), sort_keys=True, separators=(",", ":"))
     doc = {
@@ -122,6 +130,7 @@ class Shallow:
     kept: list[Kept]
     pinned_text: str
     signature: RecordSignature | None
+    earlier: list[Digest]
 
     def entry(self, digest: Digest) -> Entry:
         return Entry(digest, self.record, self.signature)
@@ -150,14 +159,15 @@ def read_record_manifest(manifest: Manifest) -> Shallow:
         kept = _kept(annotations.get(ANNOTATION_WINDOW, "[]"))
         signed = annotations.get(ANNOTATION_SIGNATURE)
         signature = RecordSignature.from_json(json.loads(signed)) if signed else None
+        earlier = [Digest.parse(str(d)) for d in json.loads(annotations.get(ANNOTATION_EARLIER, "[]"))]
         subject = doc["subject"]["digest"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, InvalidDigest) as exc:
         raise IntegrityError(f"{what} is not a hoist ledger record: {exc}") from exc
     if doc.get("artifactType") != LEDGER_RECORD_TYPE:
         raise IntegrityError(f"{what} has artifactType {doc.get('artifactType')!r}, not a hoist ledger record")
     if subject != str(record.digest) or annotations.get(ANNOTATION_SEQ) != str(record.seq):
         raise IntegrityError(f"{what}: its annotations disagree with the record it holds")
-    return Shallow(record, own, kept, annotations.get(ANNOTATION_PINNED, "[]"), signature)
+    return Shallow(record, own, kept, annotations.get(ANNOTATION_PINNED, "[]"), signature, earlier)
 
 
 def parse_record_manifest(manifest: Manifest) -> Parsed:
@@ -169,7 +179,7 @@ def parse_record_manifest(manifest: Manifest) -> Parsed:
         pinned = [kept.entry() for kept in _kept(shallow.pinned_text)]
     except (KeyError, TypeError, ValueError) as exc:
         raise IntegrityError(f"ledger record {manifest.digest} is not a hoist ledger record: {exc}") from exc
-    return Parsed(shallow.record, window, pinned, shallow.signature)
+    return Parsed(shallow.record, window, pinned, shallow.signature, shallow.earlier)
 
 
 def record_descriptor(manifest: Manifest, record: Record) -> Descriptor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +81,9 @@ def audit(
     """Check every record from the head back to the first (or to sequence ``since``): each link, each
     copy later records keep, and each recorded digest and history tag.
 
-    The records' windows name the records before them, so all are fetched in parallel after a few
-    sequential reads (one per window); the chain itself is then walked by each record's own link.
+    The records' windows and earlier-record lists name the records before them, so all are fetched in
+    parallel while a few sequential reads (one per window and list) find the rest; the chain itself is then
+    walked by each record's own link.
     """
     result = Audit(environment=env.name, reference=str(env.image), since=since)
     ledger = Ledger(store, env.name)
@@ -95,12 +96,13 @@ def audit(
     with ThreadPoolExecutor(max_workers=max(2 * jobs, 8), thread_name_prefix="hoist-audit") as pool:
         records = _Records(store, pool)
         records.add(head)
-        records.prefetch(_claims(records, head.digest, since))
+        _claim(records, head.digest, since)
         seen, copies = _walk_chain(records, head.digest, env, result, since, trust)
     result.records = len(seen)
     if not seen:
         return result
     _check_copies(records, seen, copies, result)
+    _check_earlier(records, seen, result)
     _check_digests(store, env, seen, result, jobs, opener)
     return result
 
@@ -113,6 +115,7 @@ class _Records:
         self.store = store
         self.pool = pool
         self.found: dict[Digest, Shallow | HoistError] = {}
+        self.fetching: dict[Digest, Future[None]] = {}
 
     def add(self, manifest: Manifest) -> None:
         try:
@@ -128,39 +131,57 @@ class _Records:
 
     def get(self, digest: Digest) -> Shallow:
         if digest not in self.found:
-            self._fetch(digest)
+            self.prefetch([digest])
+            self.fetching[digest].result()
         found = self.found[digest]
         if isinstance(found, HoistError):
             raise found
         return found
 
     def prefetch(self, digests: Iterable[Digest]) -> None:
-        wanted = [d for d in dict.fromkeys(digests) if d not in self.found]
-        list(self.pool.map(self._fetch, wanted))
+        """Start fetching ``digests`` (those not fetched or being fetched already)."""
+        for digest in digests:
+            if digest not in self.found and digest not in self.fetching:
+                self.fetching[digest] = self.pool.submit(self._fetch, digest)
+
+    def settle(self) -> None:
+        for future in list(self.fetching.values()):
+            future.result()
 
 
-def _claims(records: _Records, head: Digest, since: int | None) -> list[Digest]:
-    """The digests of the records before the head, as the windows name them: one sequential read per
-    window (the oldest record a window names leads to the next window)."""
-    named: list[Digest] = []
+def _claim(records: _Records, head: Digest, since: int | None) -> None:
+    """Fetch every record before the head, as the manifests name them: the copies of each window and the
+    records named as earlier are fetched in parallel while the oldest of them is read for the next names
+    (one sequential read per window and list)."""
     digest: Digest | None = head
     while digest is not None:
         try:
             parsed = records.get(digest)
         except HoistError:
-            return named  # the walk reports it
-        record, kept = parsed.record, parsed.kept
-        named += [k.manifest for k in kept]
+            break  # the walk reports it
+        record, named = parsed.record, [k.manifest for k in parsed.kept] + parsed.earlier
+        if since is not None:
+            if record.seq <= since:
+                break
+            named = named[: max(0, record.seq - since)]  # down to the record at ``since``, no further
+        if not named:
+            digest = record.previous_record
+            continue
+        records.prefetch(named)
         try:
-            oldest = kept[-1].entry().record if kept else record
+            # the oldest copy says how far back the window reaches; only a list of earlier records leads on
+            oldest = parsed.kept[-1].entry().record if parsed.kept and not parsed.earlier else None
         except HoistError:
-            return named  # the copies check reports it
-        if since is not None and oldest.seq <= since:
-            return named
-        digest = oldest.previous_record
-        if digest is not None:
-            named.append(digest)
-    return named
+            break  # the copies check reports it
+        if oldest is not None:
+            if since is not None and oldest.seq <= since:
+                break
+            digest = oldest.previous_record
+            if digest is not None:
+                records.prefetch([digest])
+        else:
+            digest = named[-1]
+    records.settle()
 
 
 def _walk_chain(
@@ -247,6 +268,23 @@ def _check_copies(
                 same = False
             if not same:
                 result.error(seq, f"record seq {seq} differs from the copy kept in seq {holder_seq}: altered")
+
+
+def _check_earlier(records: _Records, seen: list[Entry], result: Audit) -> None:
+    """The records a manifest names as earlier than its window must be the chain's, in its order."""
+    for position, entry in enumerate(seen):
+        parsed = records.get(entry.manifest)
+        start = position + 1 + len(parsed.kept)
+        for offset, digest in enumerate(parsed.earlier):
+            if start + offset >= len(seen):
+                break
+            if seen[start + offset].manifest != digest:
+                actual = seen[start + offset].record.seq
+                result.error(
+                    entry.record.seq,
+                    f"record seq {entry.record.seq} names {digest} where the chain has seq {actual}: altered",
+                )
+                break
 
 
 def _recorded(entries: list[Entry], home: str) -> tuple[set[tuple[str, Digest]], list[tuple[Entry, str, str, Digest]]]:

@@ -3,7 +3,8 @@
 Layout in the environment's repository:
 
 * tag ``hoist-ledger.<env>`` → the newest record manifest (the *head*); one GET shows the last
-  :data:`WINDOW` records and the older records the head keeps pinned (see :mod:`hoist.promotion.artifact`);
+  :data:`WINDOW` records, the older records the head keeps pinned and the digests of the :data:`EARLIER`
+  records before its window (see :mod:`hoist.promotion.artifact`);
 * every record names the manifest digest of the previous one (a hash chain back to the first);
 * every record is also listed under the image digest's referrers (API or ``sha256-<hex>`` fallback tag).
 
@@ -20,7 +21,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,7 @@ from hoist.ops.referrers import listed_in_fallback, update_fallback_index
 from hoist.promotion.artifact import (
     ANNOTATION_ENV,
     ANNOTATION_SEQ,
+    Parsed,
     parse_record_manifest,
     record_descriptor,
     record_manifest,
@@ -46,7 +49,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hoist.ledger")
 
-WINDOW = 50
+WINDOW = 10
+"""The head and the records whose copies it keeps: what one GET shows. Every later record's manifest holds
+this many copies too, so the window sets what each promotion reads and writes and what an audit fetches
+(a promotion's settle delay grows with the time its head takes to read and write)."""
+EARLIER = 40
+"""How many records before its window a record names by digest (read in parallel when going further back)."""
+FETCH_JOBS = 8
+"""Records fetched at once when reading further back than the head holds."""
 MAX_ATTEMPTS = 6
 MIN_SETTLE = 0.25
 MAX_SETTLE = 5.0
@@ -73,6 +83,8 @@ class View(History):
     """The head record's manifest as read (None when the ledger is empty or the view was built)."""
     trust: Trust | None = None
     """Who may write the ledger; records of others are left out of every decision."""
+    earlier: tuple[Digest, ...] = ()
+    """The records right after the oldest of :attr:`entries`, by manifest digest, newest first."""
 
     def problem(self, entry: Entry) -> str | None:
         return self.trust.problem(entry.record, entry.signature) if self.trust is not None else None
@@ -150,7 +162,7 @@ class Ledger:
             where = f"{self.tag} in {self.store.location}"
             raise IntegrityError(f"{where} holds a record of {parsed.record.environment!r}")
         entries = (parsed.entry(manifest.digest), *parsed.window)
-        return View(entries, tuple(parsed.pinned), started, manifest, trust=self.trust)
+        return View(entries, tuple(parsed.pinned), started, manifest, trust=self.trust, earlier=tuple(parsed.earlier))
 
     def entry(self, digest: Digest) -> tuple[Entry, list[Entry]]:
         """The record held by manifest ``digest``, and its window."""
@@ -158,28 +170,40 @@ class Ledger:
         return parsed.entry(digest), parsed.window
 
     def history(self, limit: int | None = None, view: View | None = None) -> list[Entry]:
-        """Newest first; reads older windows only when ``limit`` reaches past what is in hand."""
+        """Newest first; reads further back only when ``limit`` reaches past what is in hand.
+
+        The records a manifest names as *earlier* than its window are fetched in parallel, each checked to
+        be the one its successor links to; a ledger without such names is read one window at a time."""
         view = view or self.read()
-        entries = list(view.entries)
-        while entries and (limit is None or len(entries) < limit):
-            oldest = entries[-1].record
-            if oldest.previous_record is None:
-                break
-            entry, window = self.entry(oldest.previous_record)
-            entries += [entry, *window]
+        entries, named = list(view.entries), list(view.earlier)
+        with ThreadPoolExecutor(max_workers=FETCH_JOBS, thread_name_prefix="hoist-ledger") as pool:
+            while entries and (limit is None or len(entries) < limit):
+                previous = entries[-1].record.previous_record
+                if previous is None:
+                    break
+                if not named or named[0] != previous:
+                    named = [previous]  # nothing named (an older ledger), or names that do not follow
+                batch = named if limit is None else named[: limit - len(entries)]
+                fetched = self._linked(entries[-1], batch, pool)
+                entries += [parsed.entry(digest) for digest, parsed in zip(batch, fetched, strict=True)]
+                if len(batch) < len(named):
+                    break  # the limit is reached
+                entries += fetched[-1].window
+                named = list(fetched[-1].earlier)
         return entries[:limit] if limit is not None else entries
 
-    def pages(self, view: View | None = None) -> Iterator[list[Entry]]:
-        """The history in pages, newest first: the head's window, then each older window in turn."""
-        view = view or self.read()
-        page = list(view.entries)
-        while page:
-            yield page
-            oldest = page[-1].record
-            if oldest.previous_record is None:
-                return
-            entry, window = self.entry(oldest.previous_record)
-            page = [entry, *window]
+    def _linked(self, newer: Entry, digests: Sequence[Digest], pool: ThreadPoolExecutor) -> list[Parsed]:
+        """The records ``digests`` names (fetched in parallel), each checked to be the one before the last."""
+        fetched = list(pool.map(lambda d: parse_record_manifest(self.store.get_manifest(d)), digests))
+        for digest, parsed in zip(digests, fetched, strict=True):
+            if newer.record.previous_record != digest:
+                raise IntegrityError(
+                    f"the ledger of {self.environment} names {digest} as the record before seq "
+                    f"{newer.record.seq}, which links to {newer.record.previous_record}: "
+                    f"'hoist audit verify {self.environment}' shows what was altered"
+                )
+            newer = parsed.entry(digest)
+        return fetched
 
     def walk(self) -> Iterator[tuple[Entry, list[Entry]]]:
         """Every record from the head back to the first, each fetched and checked (for audits)."""
@@ -226,7 +250,8 @@ class Ledger:
         record = build(view)
         signature = sign_record(record, self.signer) if self.signer is not None else None
         window, pins = view.entries[: WINDOW - 1], view.pins_for(record, WINDOW - 1)
-        manifest = record_manifest(record, window, pins, signature)
+        earlier = [*(e.manifest for e in view.entries[WINDOW - 1 :]), *view.earlier][:EARLIER]
+        manifest = record_manifest(record, window, pins, signature, earlier)
         indexed = self.store.put_manifest(manifest, tag=self.tag)
         written = time.monotonic()
         gap = written - view.read_at
@@ -241,7 +266,14 @@ class Ledger:
             found = self.store.head_manifest(self.tag)
             if found is not None and found.digest == pending.manifest.digest:
                 entries = (pending.entry, *pending.view.entries)
-                view = View(entries, pending.view.pinned, pending.written, pending.manifest, trust=self.trust)
+                view = View(
+                    entries,
+                    pending.view.pinned,
+                    pending.written,
+                    pending.manifest,
+                    trust=self.trust,
+                    earlier=pending.view.earlier,
+                )
                 return Appended(pending.entry, view, pending.manifest, pending.indexed)
             after = self.read()
             log.debug("ledger %s: record seq %d met a concurrent writer", self.tag, pending.record.seq)

@@ -243,8 +243,11 @@ class StackItem:
         )
 
 
-STACK_DEPTH = 20
-"""How many rollback targets a record keeps (undo steps without reading older records)."""
+STACK_DEPTH = 10
+"""How many rollback targets a record keeps: undo steps without reading older records (as many as a
+Kubernetes Deployment keeps revisions by default; ``rollback --to`` reaches any earlier promotion). Every
+record and every copy of it carries the stack, so its depth sets the size of what each promotion reads
+and writes."""
 
 
 @dataclass(frozen=True, kw_only=True)
