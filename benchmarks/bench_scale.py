@@ -93,35 +93,43 @@ def levels(bench: Bench) -> tuple[int, ...]:
 
 
 def report(bench: Bench) -> str:
+    """One ledger per size, in its own repository of one registry, each grown to its size first; then the
+    timed promotions go round the sizes in turn, so a change in the machine's load reaches every size
+    alike instead of the last one measured."""
     work = bench.dir("scale")
-    repo = "bench/scale"
     env = bench.env()
     promote: dict[int, tuple[Stats, Stats]] = {}
     mixes: dict[int, str] = {}
     sizes: dict[int, dict[str, int]] = {}
     with far_registry(work / "registry") as far:
-        path = config(work / "hoist.toml", far.host, repo)
-        base = [*HOIST, "--config", str(path)]
-        builds = _Builds(work / "layout", f"{far.direct}/{repo}:staging")
-        seq = 0
+        ledgers: dict[int, tuple[list[str], _Builds, str]] = {}
+        far.proxy.latency = 0.0
         for level in levels(bench):
-            far.proxy.latency = 0.0
+            repo = f"bench/scale-{level}"
+            path = config(work / f"hoist-{level}.toml", far.host, repo)
+            builds = _Builds(work / f"layout-{level}", f"{far.direct}/{repo}:staging")
             with _settle("0.01"), hoist.Project.load(path) as project:
-                seq = _grow(project, builds, seq, level)
-            walls, counts = [], []
-            for _ in range(bench.runs):
+                _grow(project, builds, 0, level)
+            ledgers[level] = ([*HOIST, "--config", str(path)], builds, repo)
+        walls: dict[int, list[float]] = {level: [] for level in ledgers}
+        counts: dict[int, list[int]] = {level: [] for level in ledgers}
+        for _ in range(bench.runs):
+            for level, (base, builds, _repo) in ledgers.items():
                 builds.push()
                 far.proxy.latency = LATENCY
                 far.clear()
                 run = timed([*base, "promote", "staging", "production", "--json"], env=env)
                 far.proxy.latency = 0.0
-                walls.append(run.seconds)
-                counts.append(far.requests())
+                walls[level].append(run.seconds)
+                counts[level].append(far.requests())
                 mixes[level] = mix_text(request_mix(far.log()))
-                seq = int(run.json()["seq"])
-            promote[level] = (Stats.of(walls), Stats.of(counts))
+        for level, (_base, builds, repo) in ledgers.items():
+            promote[level] = (Stats.of(walls[level]), Stats.of(counts[level]))
             assert builds.last is not None
             sizes[level] = _manifest_sizes(far, repo, builds.last)
+        largest = max(ledgers)
+        base = ledgers[largest][0]
+        records = largest + bench.runs
         far.proxy.latency = LATENCY
         audits = []
         for _ in range(min(bench.runs, AUDIT_RUNS)):
@@ -131,7 +139,7 @@ def report(bench: Bench) -> str:
             if not doc.get("ok"):
                 raise RuntimeError(f"audit verify failed on the benchmark's own ledger: {run.stdout[-2000:]}")
             audits.append((run.seconds, far.requests(), int(doc.get("records", 0))))
-    return _render(bench, promote, mixes, sizes, audits, seq)
+    return _render(bench, promote, mixes, sizes, audits, records)
 
 
 def _render(
@@ -176,16 +184,16 @@ def _render(
     largest = max(v for found in sizes.values() for v in found.values())
     return (
         "## Ledger at scale\n\n"
-        f"One environment's ledger grown to {', '.join(f'{lv:,}' for lv in promote)} records; at each size "
-        f"{plural(bench.runs, 'promotion')} of a new image timed through the proxy adding "
-        f"{LATENCY * 1000:.0f} ms to every request (wall time from spawn to exit, requests counted at the "
-        "proxy); each timed run adds a record, so the first of them finds exactly the number of records "
-        "shown. The history between "
-        "sizes is written through the library (`hoist.Project.promote`), each record the promotion of a new "
-        "image pushed to staging just before, with no latency and a 0.01 s settle delay; the timed "
-        "promotions also promote a new image each, with hoist's own settle delay.\n\n"
+        f"One environment's ledger for each size, {', '.join(f'{lv:,}' for lv in promote)} records, each in "
+        "its own repository of one registry, written first through the library (`hoist.Project.promote`), "
+        "each record the promotion of a new image pushed to staging just before, with no latency and a "
+        f"0.01 s settle delay. Then {plural(bench.runs, 'round')}: in each, one promotion of a new image "
+        "into every ledger in turn (so a change in the machine's load reaches every size alike), timed "
+        f"through the proxy adding {LATENCY * 1000:.0f} ms to every request (wall time from spawn to exit, "
+        "requests counted at the proxy) with hoist's own settle delay; each timed run adds a record, so the "
+        "first round finds exactly the number of records shown.\n\n"
         f"{promote_table}\n\n"
-        f"The audit reads the whole ledger ({records:,} records when it ran) through the same proxy "
+        f"The audit reads the largest ledger whole ({records:,} records when it ran) through the same proxy "
         f"({len(audits)} run{'s' if len(audits) != 1 else ''}):\n\n{audit_table}\n\n"
         "The largest manifests hoist writes, as the registry serves them after the timed promotions at each "
         "size:\n\n"

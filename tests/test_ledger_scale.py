@@ -13,19 +13,27 @@ import hoist
 from hoist.digest import Digest
 from hoist.evidence.attach import BUNDLE_TYPE, attach
 from hoist.evidence.keys import PrivateKey
-from hoist.manifest import OCI_INDEX
+from hoist.manifest import OCI_INDEX, OCI_MANIFEST
 from tests.infra.images import make_image
 from tests.infra.registry import RunningRegistry
 from tests.infra.skopeo import skopeo_digest
 from tests.support import Hoist
 
 INDEX_LIMIT = 256 * 1024
+HEAD_LIMIT = 64 * 1024
 
 
 def _index(registry: RunningRegistry, repository: str, digest: str) -> bytes:
     """An image's referrers fallback index, as the registry serves it (not read through hoist)."""
     with registry.client() as client:
         answer = client.get(f"/v2/{repository}/manifests/{digest.replace(':', '-')}", headers={"Accept": OCI_INDEX})
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def _manifest(registry: RunningRegistry, repository: str, reference: str) -> bytes:
+    with registry.client() as client:
+        answer = client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
     assert answer.status_code == 200, answer.text
     return answer.content
 
@@ -100,12 +108,14 @@ tcp = "{registry.host}"
     for name in "AB":
         index = _index(registry, unique_repo, images[name].digest)
         assert len(index) < INDEX_LIMIT, (name, len(index))
+    head = _manifest(registry, unique_repo, "hoist-ledger.production")
+    assert len(head) < HEAD_LIMIT, len(head)  # the newest record: copies of 19, digests of 30, a stack of 10
     listed = json.loads(_index(registry, unique_repo, a))["manifests"]
     assert any(e.get("artifactType") == BUNDLE_TYPE for e in listed)  # the other tool's entry stays
     evidence = cli.ok("evidence", f"{repo}@{a}", "--key", str(tmp_path / "cosign.pub"), "--json").json
     assert any(e["kind"] == "bundle" and e["valid"] for e in evidence["evidence"]), evidence
-    head = cli.ok("--config", str(config), "history", "production", "--limit", "120", "--json")
-    assert len(head.json) == 120  # paged past the head's window
+    listing = cli.ok("--config", str(config), "history", "production", "--limit", "120", "--json")
+    assert [r["seq"] for r in listing.json] == list(range(seq, seq - 120, -1))  # past the head's window
     audit = cli.ok("--config", str(config), "audit", "verify", "production", "--json").json
     assert audit["ok"] and audit["records"] >= 300, audit
     assert skopeo_digest(f"docker://{repo}:main", tls_verify=False) in (a, images["B"].digest)

@@ -456,8 +456,8 @@ class Counting(OCILayoutStore):
 def test_records_are_read_in_parallel_after_one_read_per_window(
     ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """120 records: the head keeps 9 copies and names 40 earlier records (seq 119 to 71); the oldest of
-    those names the next 49, and so on. The audit waits for one record per window and list (seq 71, 22
+    """120 records: the head keeps 19 copies and names 30 earlier records (seq 119 to 71); the oldest of
+    those leads to the next 49, and so on. The audit waits for one record per window and list (seq 71, 22
     and 1); the workers fetch every record but the head, each once."""
     for n in range(120):
         ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)

@@ -161,7 +161,7 @@ def test_history_reaches_past_the_window_through_the_records_named_earlier(
     assert len(read) == 3, "only the three records past the window"
     read.clear()
     assert _seqs(ledger.history(None, view)) == list(range(total, 0, -1))
-    # the head names 40 records; the oldest of them keeps 9 copies and names the 16 left
+    # the head names EARLIER records; the oldest of them keeps copies of WINDOW - 1 and names the rest
     assert len(read) == total - WINDOW - (WINDOW - 1) and all(isinstance(r, Digest) for r in read)
     walked = list(ledger.walk())
     assert [entry.record.seq for entry, _window in walked] == list(range(total, 0, -1))

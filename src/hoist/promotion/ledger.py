@@ -49,12 +49,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hoist.ledger")
 
-WINDOW = 10
-"""The head and the records whose copies it keeps: what one GET shows. Every later record's manifest holds
-this many copies too, so the window sets what each promotion reads and writes and what an audit fetches
-(a promotion's settle delay grows with the time its head takes to read and write)."""
-EARLIER = 40
-"""How many records before its window a record names by digest (read in parallel when going further back)."""
+WINDOW = 20
+"""The head and the records whose copies it keeps: what one GET shows (``history --limit 20``). Every
+later record's manifest holds this many copies too, so the window sets what each promotion reads and
+writes and what an audit fetches (a promotion's settle delay grows with the time its head takes to read
+and write)."""
+EARLIER = 30
+"""How many records before its window a record names by digest (read in parallel when going further back):
+with the window's copies, each record leads 49 records back."""
 FETCH_JOBS = 8
 """Records fetched at once when reading further back than the head holds."""
 MAX_ATTEMPTS = 6
