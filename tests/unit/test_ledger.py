@@ -160,6 +160,10 @@ def test_history_reaches_past_the_window_through_the_records_named_earlier(
     assert _seqs(ledger.history(WINDOW + 3, view)) == list(range(total, total - WINDOW - 3, -1))
     assert len(read) == 3, "only the three records past the window"
     read.clear()
+    back_to = total - WINDOW - 4  # the fifth record named earlier: the batch stops there
+    assert _seqs(ledger.history(None, view, until=lambda r: r.seq <= back_to)) == list(range(total, back_to - 1, -1))
+    assert len(read) == EARLIER, "the names the head holds, in one batch"
+    read.clear()
     assert _seqs(ledger.history(None, view)) == list(range(total, 0, -1))
     # the head names EARLIER records; the oldest of them keeps copies of WINDOW - 1 and names the rest
     assert len(read) == total - WINDOW - (WINDOW - 1) and all(isinstance(r, Digest) for r in read)

@@ -171,15 +171,22 @@ class Ledger:
         parsed = parse_record_manifest(self.store.get_manifest(digest))
         return parsed.entry(digest), parsed.window
 
-    def history(self, limit: int | None = None, view: View | None = None) -> list[Entry]:
-        """Newest first; reads further back only when ``limit`` reaches past what is in hand.
+    def history(
+        self, limit: int | None = None, view: View | None = None, *, until: Callable[[Record], bool] | None = None
+    ) -> list[Entry]:
+        """Newest first; reads further back only when ``limit`` reaches past what is in hand, and stops at
+        the newest record ``until`` accepts (included).
 
         The records a manifest names as *earlier* than its window are fetched in parallel, each checked to
         be the one its successor links to; a ledger without such names is read one window at a time."""
         view = view or self.read()
         entries, named = list(view.entries), list(view.earlier)
+
+        def stop() -> int | None:
+            return next((n for n, e in enumerate(entries) if until(e.record)), None) if until is not None else None
+
         with ThreadPoolExecutor(max_workers=FETCH_JOBS, thread_name_prefix="hoist-ledger") as pool:
-            while entries and (limit is None or len(entries) < limit):
+            while entries and (limit is None or len(entries) < limit) and stop() is None:
                 previous = entries[-1].record.previous_record
                 if previous is None:
                     break
@@ -192,6 +199,9 @@ class Ledger:
                     break  # the limit is reached
                 entries += fetched[-1].window
                 named = list(fetched[-1].earlier)
+        end = stop()
+        if end is not None:
+            entries = entries[: end + 1]
         return entries[:limit] if limit is not None else entries
 
     def _linked(self, newer: Entry, digests: Sequence[Digest], pool: ThreadPoolExecutor) -> list[Parsed]:

@@ -83,7 +83,7 @@ def _choose(ledger: Ledger, view: View, env: Environment, to: int | Digest | Non
     found = view.promoted_at(to) if isinstance(to, int) else view.promoted(to)
     if found is None:  # look past what the head holds
         older = ledger.history(HISTORY_SCAN, view=view)
-        history = View(tuple(older), view.pinned)
+        history = View(tuple(older), view.pinned, trust=view.trust)
         found = history.promoted_at(to) if isinstance(to, int) else history.promoted(to)
     if found is not None:
         record = found.record

@@ -17,17 +17,15 @@ _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 def records_since(ledger: Ledger, start: datetime) -> list[Record]:
     """The ledger's records, newest first, back to (and including) the first one older than ``start``.
 
-    Each record manifest carries copies of the records before it, so this reads one manifest per
-    window of records; a record without a readable time does not stop the walk.
+    Each record manifest carries copies of the records before it and names more, which are read in
+    parallel (:meth:`Ledger.history`); a record without a readable time does not stop the walk.
     """
-    entries = list(ledger.read().entries)
-    while entries:
-        oldest = entries[-1].record
-        moment = oldest.moment
-        if oldest.previous_record is None or (moment is not None and moment < start):
-            break
-        entry, window = ledger.entry(oldest.previous_record)
-        entries += [entry, *window]
+
+    def older(record: Record) -> bool:
+        moment = record.moment
+        return moment is not None and moment < start
+
+    entries = ledger.history(None, until=older)
     trust = ledger.trust  # records no trusted writer signed say nothing the report can count on
     return [e.record for e in entries if trust is None or trust.problem(e.record, e.signature) is None]
 
