@@ -482,6 +482,24 @@ def test_records_are_read_in_parallel_after_one_read_per_window(
     assert since.reads == {"main": 1, "workers": 49} and waited == [71], "the head names seq 71: nothing older"
 
 
+def test_a_ledger_an_older_hoist_wrote_is_audited_across_both_kinds_of_record(
+    ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hoist.promotion import ledger as ledger_module
+
+    with monkeypatch.context() as older:
+        older.setattr(ledger_module, "WINDOW", 50)
+        older.setattr(ledger_module, "EARLIER", 0)
+        for n in range(70):
+            ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    for n in range(25):
+        ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    counting = Counting(ledgered.path)
+    result = audit(counting, ledgered.env, jobs=4)
+    assert result.ok and result.records == 95, result.findings
+    assert counting.reads == {"main": 1, "workers": 94}
+
+
 def test_records_no_trusted_writer_signed_are_one_error_from_the_oldest(ledgered: Ledgered) -> None:
     """Trust names the writers' keys (from seq 1): two records signed by the trusted key, then one by a
     stranger's key and one unsigned. The audit counts the two untrusted ones and names where they begin."""

@@ -193,6 +193,24 @@ def test_history_reads_a_ledger_without_earlier_names_one_window_at_a_time(
     assert len(read) == 1 + 3, "the head, then one read per window"
 
 
+def test_a_ledger_an_older_hoist_wrote_goes_on_with_smaller_records(
+    store: OCILayoutStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records of 50 copies and no names, then records of today's window: the first new head keeps the
+    newest copies and names the next records, and history reads across both."""
+    ledger = Ledger(store, "prod", settle=0.0)
+    with monkeypatch.context() as older:
+        older.setattr(ledger_module, "WINDOW", 50)
+        older.setattr(ledger_module, "EARLIER", 0)
+        append(ledger, image(store, "a"), 60)
+    append(ledger, image(store, "a"))
+    view = ledger.read()
+    assert len(view.entries) == WINDOW and len(view.earlier) == EARLIER
+    assert _seqs(ledger.history(None, view)) == list(range(61, 0, -1))
+    head = json.loads(store.get_manifest(head_tag("prod")).raw)
+    assert len(json.loads(head["annotations"][ANNOTATION_WINDOW])) == WINDOW - 1
+
+
 def test_history_refuses_earlier_names_that_are_not_the_chain(store: OCILayoutStore) -> None:
     ledger = Ledger(store, "prod", settle=0.0)
     append(ledger, image(store, "a"), WINDOW + 5)
