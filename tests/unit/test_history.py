@@ -148,6 +148,31 @@ def test_deploys_of_a_member_of_a_set() -> None:
     assert chain.history.current_members is not members
 
 
+def test_the_last_deploy_of_an_image_is_the_newest_that_put_it_into_service() -> None:
+    """What the soak clock starts from and the head keeps pinned: a promotion is no deploy, a change only
+    proposed for review did not run (a failed deploy did), and in an environment of several images a
+    deploy counts for the images it deployed."""
+    chain = Chain()
+    assert chain.history.last_deploy_of() is None
+    chain.add(Kind.PROMOTE, A)
+    first = chain.deploy(A, DeployOutcome.HEALTHY)
+    chain.add(Kind.PROMOTE, B)
+    assert chain.history.last_deploy_of() == first, "a promotion is no deploy"
+    chain.deploy(B, DeployOutcome.PROPOSED)
+    assert chain.history.last_deploy_of() == first, "a proposed change did not run"
+    failed = chain.deploy(B, DeployOutcome.FAILED)
+    assert chain.history.last_deploy_of() == failed
+    assert chain.history.last_deploy_of("web") is None, "no deploy of a set yet"
+    web = {"web": MemberState(reference="r/web", digest=C, media_type=OCI_MANIFEST, size=1)}
+    api = {"api": MemberState(reference="r/api", digest=D, media_type=OCI_MANIFEST, size=1)}
+    web_deploy = chain.deploy(C, DeployOutcome.HEALTHY, members=web)
+    api_deploy = chain.deploy(D, DeployOutcome.HEALTHY, members=api)
+    history = chain.history
+    assert history.last_deploy_of("web") == web_deploy and history.last_deploy_of("api") == api_deploy
+    assert history.last_deploy_of("db") is None
+    assert history.last_deploy_of() == api_deploy, "without a member: any image's"
+
+
 def test_promoted_is_the_newest_record_that_set_a_digest() -> None:
     chain = Chain()
     first = chain.add(Kind.PROMOTE, A)
