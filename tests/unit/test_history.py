@@ -274,6 +274,61 @@ def test_pins_are_not_repeated() -> None:
     assert pinned_kinds(chain.history, promote, 0) == [2]
 
 
+def test_a_new_head_pins_the_freeze_in_force_the_last_rollback_and_the_last_deploy_that_ran() -> None:
+    """What freezes and soak time read stays in reach of a head that holds none of it (a window of none):
+    the freeze in force (not for a freeze or unfreeze, which settle it themselves), the last rollback (not
+    for a rollback), and the newest deploy that ran, failed or not (a proposed change did not run)."""
+    chain = Chain()
+    chain.add(Kind.PROMOTE, A)  # 1
+    healthy = chain.deploy(A, DeployOutcome.HEALTHY)  # 2
+    failed = chain.deploy(A, DeployOutcome.FAILED)  # 3
+    proposed = chain.deploy(A, DeployOutcome.PROPOSED)  # 4
+    freeze = chain.add(Kind.FREEZE, A)  # 5
+    chain.add(Kind.PROMOTE, B)  # 6
+    rollback = chain.add(Kind.ROLLBACK, A)  # 7
+    history = chain.history
+
+    def pins(kind: Kind) -> list[int]:
+        record = new_record(history, kind=kind, environment="prod", subject=subject(C), provenance=WHO)
+        return pinned_kinds(history, record, 0)
+
+    seqs = [e.record.seq for e in (proposed, healthy, freeze, rollback, failed)]
+    assert pins(Kind.PROMOTE) == seqs, "the last deploy, the last healthy one, the freeze, the rollback, the last run"
+    assert pins(Kind.UNFREEZE) == [rollback.record.seq, proposed.record.seq, healthy.record.seq, failed.record.seq]
+    assert pins(Kind.ROLLBACK) == [proposed.record.seq, healthy.record.seq, freeze.record.seq, failed.record.seq]
+    chain.add(Kind.UNFREEZE, A)  # 8: no freeze in force any more
+    assert freeze.record.seq not in pinned_kinds(chain.history, chain.add(Kind.PROMOTE, C).record, 0)
+
+
+def test_a_deploy_of_one_image_of_a_set_pins_the_last_deploy_of_each_other_image() -> None:
+    """A healthy deploy of web: web's soak clock starts in the new record itself, api's in api's last deploy,
+    which the head keeps in reach (web's older deploy is not needed)."""
+
+    def member(name: str, d: Digest) -> dict[str, MemberState]:
+        return {name: MemberState(reference=f"r/{name}", digest=d, media_type=OCI_MANIFEST, size=1)}
+
+    chain = Chain()
+    promoted = chain.add(Kind.PROMOTE, A, members={**member("web", A), **member("api", B)})  # 1
+    chain.deploy(A, DeployOutcome.HEALTHY, members=member("web", A))  # 2
+    api = chain.deploy(B, DeployOutcome.HEALTHY, members=member("api", B))  # 3
+    chain.deploy(C, DeployOutcome.HEALTHY, members=member("web", C))  # 4
+    history = chain.history
+    record = new_record(history, kind=Kind.DEPLOY, environment="prod", subject=subject(A), provenance=WHO,
+                        members=member("web", A), deploy=DeployInfo(result=DeployOutcome.HEALTHY))  # fmt: skip
+    assert pinned_kinds(history, record, 0) == [promoted.record.seq, api.record.seq]
+
+
+def test_each_record_carries_the_rollback_stack() -> None:
+    """The stack is written into every record: a history holding only the head still knows every state it
+    can roll back to."""
+    chain = Chain()
+    for d in (A, B, C):
+        chain.add(Kind.PROMOTE, d)
+    head = chain.history.head
+    assert head is not None and head.record.stack is not None
+    assert [item.digest for item in History((head,)).stack] == [A, B, C]
+
+
 @pytest.mark.parametrize("kind", [Kind.PRUNE, Kind.SYNC])
 def test_reports_keep_the_current_digest(kind: Kind) -> None:
     chain = Chain()
