@@ -4,6 +4,7 @@ repairs, and the referrers listing it keeps small."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -105,6 +106,15 @@ def test_names_and_the_settle_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settle_override() == 0.5
 
 
+def test_the_settle_variable_sets_the_delay_of_a_ledger_given_none(
+    store: OCILayoutStore, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOIST_LEDGER_SETTLE", "0.5")
+    a = image(store, "a")
+    assert Ledger(store, "prod").write(builder(a)).settle == 0.5
+    assert Ledger(store, "prod", settle=0.7).write(builder(a)).settle == 0.7, "a delay given wins"
+
+
 def test_an_empty_ledger_reads_as_nothing(store: OCILayoutStore, clock: FakeTime) -> None:
     ledger = Ledger(store, "prod")
     view = ledger.read()
@@ -160,7 +170,11 @@ def test_history_reaches_past_the_window_through_the_records_named_earlier(
     assert _seqs(ledger.history(WINDOW + 3, view)) == list(range(total, total - WINDOW - 3, -1))
     assert len(read) == 3, "only the three records past the window"
     read.clear()
-    assert _seqs(ledger.history(None, view)) == list(range(total, 0, -1))
+    entries = ledger.history(None, view)
+    assert _seqs(entries) == list(range(total, 0, -1))
+    assert all(newer.record.previous_record == older.manifest for newer, older in itertools.pairwise(entries)), (
+        "each entry carries the manifest digest its successor links to"
+    )
     # the head names 40 records; the oldest of them keeps 9 copies and names the 16 left
     assert len(read) == total - WINDOW - (WINDOW - 1) and all(isinstance(r, Digest) for r in read)
     walked = list(ledger.walk())
@@ -277,7 +291,7 @@ class IndexingStore(OCILayoutStore):
         return True
 
 
-def test_a_record_the_registry_listed_itself_is_not_listed_again(store: OCILayoutStore) -> None:
+def test_a_record_the_registry_listed_itself_is_not_listed_again(store: OCILayoutStore, clock: FakeTime) -> None:
     indexing = IndexingStore(store.path, create=False)
     a = image(store, "a")
     ledger = Ledger(indexing, "prod", settle=0.0)
@@ -285,6 +299,45 @@ def test_a_record_the_registry_listed_itself_is_not_listed_again(store: OCILayou
     assert appended.indexed is True
     ledger.index(appended.entry.record, appended.manifest, indexed=appended.indexed)
     assert store.head_manifest(a.digest.fallback_tag) is None, "no fallback index written"
+    # the same when another writer chained onto the record before it was confirmed
+    theirs = Ledger(indexing, "prod", settle=0.0)
+    pending = ledger.write(builder(a, reason="mine"))
+    theirs.append(builder(a, reason="theirs"))
+    chained = ledger.confirm(pending)
+    assert [e.record.reason for e in chained.view.entries][:2] == ["theirs", "mine"]
+    assert chained.indexed is True
+
+
+def test_the_view_an_append_returns_decides_with_the_ledgers_trust(store: OCILayoutStore, clock: FakeTime) -> None:
+    """An unsigned deploy (seq 1) under a record the trusted writer signed (seq 2): the writer builds on the
+    signed head, and the view its append returns leaves the unsigned deploy out of every decision (which
+    record set the digest the tags point at, the last deploy)."""
+    from hoist.evidence.keys import PrivateKey
+    from hoist.promotion.signing import Trust
+
+    key = PrivateKey.generate()
+    a = image(store, "a")
+    Ledger(store, "prod", settle=0.0).append(builder(a, Kind.DEPLOY, deploy=DeployInfo(result=DeployOutcome.HEALTHY)))
+    Ledger(store, "prod", settle=0.0, signer=key).append(builder(a))
+    trusted = Ledger(store, "prod", settle=0.0, signer=key, trust=Trust(keys=(key.public_key(),)))
+    appended = trusted.append(builder(a))
+    assert _seqs(list(appended.view.entries)) == [3, 2, 1]
+    assert [(e.record.seq, why) for e, why in appended.view.untrusted()] == [(1, "not signed")]
+    assert appended.view.last_deploy() is None and appended.view.deploys_of(a.digest) == []
+
+
+def test_a_record_written_on_the_view_an_append_returned_names_every_earlier_record(
+    store: OCILayoutStore, clock: FakeTime
+) -> None:
+    """The view an append returns knows the records its head names as earlier: a record built on it (the
+    view is fresh) names all of them too, not only those that left the window."""
+    ledger = Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    append(ledger, a, WINDOW + 5)
+    appended = ledger.append(builder(a))
+    ledger.append(builder(a), view=appended.view)
+    expected = [e.manifest for e in ledger.history()[WINDOW:]]
+    assert len(expected) == 7 and list(ledger.read().earlier) == expected
 
 
 def test_with_a_settle_override_a_view_stays_fresh_for_a_third_of_it(store: OCILayoutStore, clock: FakeTime) -> None:
@@ -404,16 +457,28 @@ class RivalStore(OCILayoutStore):
         return indexed
 
 
-def test_a_ledger_that_keeps_changing_is_a_conflict_after_the_last_attempt(store: OCILayoutStore) -> None:
+def test_a_ledger_that_keeps_changing_is_a_conflict_after_the_last_attempt(
+    store: OCILayoutStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rivalled = RivalStore(store.path, create=False)
     a = image(store, "a")
     record = new_record(View(()), kind=Kind.PROMOTE, environment="prod", subject=a, provenance=WHO, reason="rival")
     rivalled.rival = record_manifest(record, [])
     rivalled.push_bytes(b"{}", "application/vnd.oci.empty.v1+json")
+    ours: list[Digest] = []
+    put_manifest = rivalled.put_manifest
+
+    def counted(manifest: Manifest, *, tag: str | None = None) -> bool:
+        if tag == head_tag("prod"):
+            ours.append(manifest.digest)
+        return put_manifest(manifest, tag=tag)
+
+    monkeypatch.setattr(rivalled, "put_manifest", counted)
     ledger = Ledger(rivalled, "prod", settle=0.0)
     pending = ledger.write(builder(a))
     with pytest.raises(LedgerConflict) as caught:
         ledger.confirm(pending)
+    assert len(ours) == MAX_ATTEMPTS, "as many writes as the message says"
     assert str(caught.value) == (
         f"the ledger of prod in {rivalled.location} kept changing ({MAX_ATTEMPTS} attempts): "
         "another process is writing to it; try again"
