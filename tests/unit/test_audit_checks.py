@@ -188,6 +188,19 @@ def test_an_edited_copy_in_a_window(ledgered: Ledgered) -> None:
     assert errors(ledgered.run()) == [(2, "record seq 2 differs from the copy kept in seq 4: altered")]
 
 
+def test_an_edited_copy_kept_by_an_older_record_behind_a_true_one(ledgered: Ledgered) -> None:
+    """Seq 3 rewritten with an edited copy of seq 2, and the head rewritten to link to it: the head's copy of
+    seq 2 is true, seq 3's is not, and the audit compares both."""
+    entries = promoted_four_times(ledgered)  # seq 4, 3, 2, 1
+    head, three, two, one = entries
+    edited = Entry(two.manifest, replace(two.record, reason="approved"))
+    forged = record_manifest(three.record, [edited, one])
+    ledgered.store.put_manifest(forged)
+    relinked = replace(head.record, previous_record=forged.digest)
+    ledgered.rewrite_head(relinked, [Entry(forged.digest, three.record), two, one])
+    assert errors(ledgered.run()) == [(2, "record seq 2 differs from the copy kept in seq 3: altered")]
+
+
 @pytest.mark.parametrize(
     ("respell", "altered"),
     [
@@ -229,6 +242,33 @@ def test_records_named_earlier_out_of_the_chains_order(ledgered: Ledgered) -> No
     ledgered.store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag="hoist-ledger.production")
     seq = WINDOW + 5
     assert errors(ledgered.run()) == [(seq, f"record seq {seq} names {named[1]} where the chain has seq 4: altered")]
+
+
+def test_every_record_naming_earlier_records_out_of_order_is_reported(ledgered: Ledgered) -> None:
+    """Seq 15 rewritten with two of the records it names as earlier swapped, and the head (seq 16) rewritten
+    to link to it, its own list swapped too: both records are named, not only the first found."""
+    for n in range(WINDOW + 6):
+        ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    view = ledgered.ledger.read()
+    head, below = view.entries[0], view.entries[1]
+    chain = ledgered.entries()
+    doc = json.loads(ledgered.store.get_manifest(below.manifest).raw)
+    named = json.loads(doc["annotations"][ANNOTATION_EARLIER])
+    named[1], named[2] = named[2], named[1]
+    doc["annotations"][ANNOTATION_EARLIER] = json.dumps(named)
+    raw = json.dumps(doc).encode()
+    forged = Manifest(raw, OCI_MANIFEST, Digest.of(raw))
+    ledgered.store.put_manifest(forged)
+    earlier = list(view.earlier)
+    earlier[1], earlier[2] = earlier[2], earlier[1]
+    window = [Entry(forged.digest, below.record), *view.entries[2:]]
+    new_head = record_manifest(replace(head.record, previous_record=forged.digest), window, view.pinned, None, earlier)
+    ledgered.store.put_manifest(new_head, tag="hoist-ledger.production")
+    seq = {e.manifest: e.record.seq for e in chain}
+    assert errors(ledgered.run()) == [
+        (16, f"record seq 16 names {earlier[1]} where the chain has seq {seq[earlier[2]]}: altered"),
+        (15, f"record seq 15 names {named[1]} where the chain has seq {seq[Digest.parse(named[2])]}: altered"),
+    ]
 
 
 def test_a_record_that_is_not_a_record(ledgered: Ledgered) -> None:
