@@ -520,6 +520,44 @@ def test_records_are_read_in_parallel_after_one_read_per_window(
     recent = audit(since, ledgered.env, jobs=4, since=71)
     assert recent.ok and recent.records == 50
     assert since.reads == {"main": 1, "workers": 49} and waited == [71], "the head names seq 71: nothing older"
+    nearer, waited[:] = Counting(ledgered.path), []
+    assert audit(nearer, ledgered.env, jobs=4, since=90).records == 31
+    assert nearer.reads == {"main": 1, "workers": 30}, "of what the head names, only the records down to seq 90"
+
+
+def test_a_ledger_without_earlier_names_is_read_one_window_at_a_time(
+    ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records an older hoist wrote name no earlier records: before walking the chain, the audit hops from
+    each window's oldest copy to the record before it (seq 22, 12 and 2 of 32), fetching every window's
+    copies in parallel meanwhile; only those hops can wait."""
+    from hoist.promotion import ledger as ledger_module
+
+    with monkeypatch.context() as older:
+        older.setattr(ledger_module, "EARLIER", 0)
+        for n in range(3 * WINDOW + 2):
+            ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    asked: list[int] = []
+    waited: list[int] = []
+    get = audit_module._Records.get
+
+    def counted(records: audit_module._Records, digest: Digest) -> Shallow:
+        missing = digest not in records.found
+        found = get(records, digest)
+        asked.append(found.record.seq)
+        if missing:
+            waited.append(found.record.seq)
+        return found
+
+    monkeypatch.setattr(audit_module._Records, "get", counted)
+    counting = Counting(ledgered.path)
+    result = audit(counting, ledgered.env, jobs=4)
+    assert result.ok and result.records == 32
+    assert asked[:4] == [32, 22, 12, 2] and set(waited) <= {22, 12, 2}
+    assert counting.reads == {"main": 1, "workers": 31}
+    since = Counting(ledgered.path)
+    assert audit(since, ledgered.env, jobs=4, since=13).records == 20
+    assert since.reads == {"main": 1, "workers": 19}, "seq 22's oldest copy is seq 13: nothing older is read"
 
 
 def test_records_no_trusted_writer_signed_are_one_error_from_the_oldest(ledgered: Ledgered) -> None:
