@@ -17,6 +17,7 @@ import pytest
 
 from hoist.clock import fixed_clock
 from hoist.digest import Digest
+from hoist.evidence.keys import PrivateKey
 from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_KIND, ANNOTATION_SEQ
 from hoist.promotion.config import load_config
 from hoist.promotion.context import Context
@@ -370,6 +371,56 @@ def test_posture_names_the_evidence_a_gate_takes_on_trust(setup: Setup) -> None:
     assert posture(config, config.environment("production")) == []
 
 
+def test_the_soak_gate_of_a_set_reads_the_member_it_evaluates(setup: Setup) -> None:
+    """Staging serves web A and api B, one deploy record per image. The soak gate for web reads web's
+    deploy (not the newest deploy of any image, which is api's) and names web in its result."""
+    setup.config.write_text(f"""
+[environments.staging]
+images = {{ web = "oci:{setup.tmp}/web:staging", api = "oci:{setup.tmp}/api:staging" }}
+deploy.web = {{ target = "command", run = "true" }}
+deploy.api = {{ target = "command", run = "true" }}
+
+[environments.production]
+images = {{ web = "oci:{setup.tmp}/pweb:main", api = "oci:{setup.tmp}/papi:main" }}
+from = "staging"
+require = ["soak"]
+gates.soak = {{ min = "1h" }}
+""")
+    for member, image in (("web", "A"), ("api", "B")):
+        setup.hoist.ok("copy", f"oci:{setup.layout}:{image}", f"oci:{setup.tmp}/{member}:staging")
+    setup.cli("deploy", "staging")
+    ledger = json.loads(setup.cli("history", "staging", "--json"))
+    assert [sorted(entry["members"]) for entry in ledger] == [["api"], ["web"]], "api's deploy is the newest"
+    web_deploy = ledger[1]
+    config = load_config(setup.config)
+    with Session() as session:
+        ctx = Context(config=config, session=session, environ={}, clock=fixed_clock(T0 + timedelta(hours=2)))
+        gates = Gates(ctx, config.environment("staging"), config.environment("production"), member="web")
+        (decided,) = gates.evaluate(Digest.parse(setup.images["A"].digest))
+    assert decided == GateResult(
+        gate="soak",
+        passed=True,
+        detail=f"served healthy in staging for 2h since seq {web_deploy['seq']} (the minimum is 1h)",
+        environment="staging",
+        evidence=(web_deploy["record"],),
+        member="web",
+    )
+
+
+def test_posture_of_a_deployed_gate_with_no_environment_named(setup: Setup) -> None:
+    """An environment that requires a deployed gate but names no environment to read (no ``from``, no
+    ``deployed.environment``): nothing to warn about, and no failure."""
+    from hoist.promotion.gates import posture
+
+    setup.config.write_text(f"""
+[environments.production]
+image = "oci:{setup.tmp}/production:main"
+require = ["deployed"]
+""")
+    config = load_config(setup.config)
+    assert posture(config, config.environment("production")) == []
+
+
 # -- deployed: records older than the head keeps are found through the image's referrers ---------------------
 
 
@@ -391,13 +442,13 @@ def test_deployed_gate_details(setup: Setup) -> None:
 
 
 def _record_deploy(store_path: Path, environment: str, subject: ImageInfo, outcome: DeployOutcome, *,
-                   kind: Kind = Kind.DEPLOY, index: bool = True) -> None:  # fmt: skip
-    """A record written the way hoist writes them, into the layout at ``store_path``."""
+                   kind: Kind = Kind.DEPLOY, index: bool = True, signer: PrivateKey | None = None) -> None:  # fmt: skip
+    """A record written the way hoist writes them (signed by ``signer``), into the layout at ``store_path``."""
     from hoist.manifest import Descriptor
 
     with Session() as session:
         store = session.open(parse_reference(f"oci:{store_path}"))
-        ledger = Ledger(store, environment, settle=0.0)
+        ledger = Ledger(store, environment, settle=0.0, signer=signer)
         descriptor = Descriptor(subject.media_type, Digest.parse(subject.digest), len(subject.manifest_bytes))
 
         def build(view: View):  # type: ignore[no-untyped-def]
@@ -510,6 +561,51 @@ def test_with_trust_an_unsigned_deploy_listed_under_the_image_does_not_count(set
         _record_deploy(staging, "staging", setup.images["B"], DeployOutcome.HEALTHY, index=False)
     assert [e["annotations"][ANNOTATION_KIND] for e in _listing(staging, a)] == ["deploy"]
     assert setup.one(a) == result("deployed", False, "never deployed to staging", "staging")
+
+
+def test_with_trust_a_trusted_deploy_listed_after_an_untrusted_one_counts(setup: Setup) -> None:
+    """Staging trusts one writer's key. Under A's referrers, beyond the head's window: first a healthy deploy
+    record anyone could have pushed (unsigned), then one the trusted writer signed. The untrusted listing
+    is passed over, and the signed deploy lets A through."""
+    writer = PrivateKey.generate()
+    pub = setup.tmp / "writer.pub"
+    pub.write_bytes(writer.public_key().pem())
+    setup.write('"deployed"', "deployed = {}")
+    key_line = f'key = "{setup.keys}/staging.key"'
+    trusted = f'{key_line}\ntrust = {{ keys = ["{pub}"] }}'
+    setup.config.write_text(setup.config.read_text().replace(key_line, trusted, 1))
+    a = setup.stage("A")
+    setup.stage("B")
+    staging = setup.tmp / "staging"
+    _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY)
+    _record_deploy(staging, "staging", setup.images["A"], DeployOutcome.HEALTHY, signer=writer)
+    for _ in range(55):
+        _record_deploy(staging, "staging", setup.images["B"], DeployOutcome.HEALTHY, index=False, signer=writer)
+    listed = _listing(staging, a)
+    assert [e["annotations"][ANNOTATION_SEQ] for e in listed] == ["1", "2"]
+    assert setup.one(a) == result("deployed", True, "deployed healthy to staging (seq 2)", "staging",
+                                  (listed[1]["digest"],))  # fmt: skip
+
+
+def test_a_test_result_that_gives_no_time_ranks_below_one_that_does(setup: Setup) -> None:
+    """Beside hoist's own test result (it records when the command started and finished), another tool's
+    test-result attestation, whose predicate has no time field: the one with a time is the newest and
+    decides; the one without is never compared as a time."""
+    from hoist.evidence.intoto import Outcome, TestResult
+    from hoist.evidence.sign import attest
+
+    setup.write('"tests"', "tests = {}")
+    a = setup.stage("A")
+    setup.cli("test", "staging", "--digest", str(a), "--", "true")
+    (timed,) = setup.artifacts("staging", a, "test-result")
+    with Session() as session:
+        store = session.open(parse_reference(f"oci:{setup.tmp}/staging"))
+        subject = store.head_manifest(a)
+        assert subject is not None
+        attest(store, subject, TestResult(result=Outcome.FAILED), key=None, created=stamp(T0 + timedelta(hours=1)))
+    assert len(setup.artifacts("staging", a, "test-result")) == 2
+    decided = setup.one(a, at=T0 + timedelta(hours=2))
+    assert decided == result("tests", True, "the newest test run PASSED in staging", "staging", (timed,))
 
 
 def _listing(layout: Path, subject: Digest) -> list[dict[str, Any]]:

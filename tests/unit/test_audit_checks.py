@@ -188,6 +188,19 @@ def test_an_edited_copy_in_a_window(ledgered: Ledgered) -> None:
     assert errors(ledgered.run()) == [(2, "record seq 2 differs from the copy kept in seq 4: altered")]
 
 
+def test_an_edited_copy_kept_by_an_older_record_behind_a_true_one(ledgered: Ledgered) -> None:
+    """Seq 3 rewritten with an edited copy of seq 2, and the head rewritten to link to it: the head's copy of
+    seq 2 is true, seq 3's is not, and the audit compares both."""
+    entries = promoted_four_times(ledgered)  # seq 4, 3, 2, 1
+    head, three, two, one = entries
+    edited = Entry(two.manifest, replace(two.record, reason="approved"))
+    forged = record_manifest(three.record, [edited, one])
+    ledgered.store.put_manifest(forged)
+    relinked = replace(head.record, previous_record=forged.digest)
+    ledgered.rewrite_head(relinked, [Entry(forged.digest, three.record), two, one])
+    assert errors(ledgered.run()) == [(2, "record seq 2 differs from the copy kept in seq 3: altered")]
+
+
 @pytest.mark.parametrize(
     ("respell", "altered"),
     [
@@ -229,6 +242,35 @@ def test_records_named_earlier_out_of_the_chains_order(ledgered: Ledgered) -> No
     ledgered.store.put_manifest(Manifest(raw, OCI_MANIFEST, Digest.of(raw)), tag="hoist-ledger.production")
     seq = WINDOW + 5
     assert errors(ledgered.run()) == [(seq, f"record seq {seq} names {named[1]} where the chain has seq 4: altered")]
+
+
+def test_every_record_naming_earlier_records_out_of_order_is_reported(ledgered: Ledgered) -> None:
+    """The record below the head rewritten with two of the records it names as earlier swapped, and the
+    head rewritten to link to it, its own list swapped too: both records are named, not only the first."""
+    for n in range(WINDOW + 6):
+        ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    view = ledgered.ledger.read()
+    head, below = view.entries[0], view.entries[1]
+    chain = ledgered.entries()
+    doc = json.loads(ledgered.store.get_manifest(below.manifest).raw)
+    named = json.loads(doc["annotations"][ANNOTATION_EARLIER])
+    named[1], named[2] = named[2], named[1]
+    doc["annotations"][ANNOTATION_EARLIER] = json.dumps(named)
+    raw = json.dumps(doc).encode()
+    forged = Manifest(raw, OCI_MANIFEST, Digest.of(raw))
+    ledgered.store.put_manifest(forged)
+    earlier = list(view.earlier)
+    earlier[1], earlier[2] = earlier[2], earlier[1]
+    window = [Entry(forged.digest, below.record), *view.entries[2:]]
+    new_head = record_manifest(replace(head.record, previous_record=forged.digest), window, view.pinned, None, earlier)
+    ledgered.store.put_manifest(new_head, tag="hoist-ledger.production")
+    seq = {e.manifest: e.record.seq for e in chain}
+    top = WINDOW + 6
+    assert errors(ledgered.run()) == [
+        (top, f"record seq {top} names {earlier[1]} where the chain has seq {seq[earlier[2]]}: altered"),
+        (top - 1, f"record seq {top - 1} names {named[1]} where the chain has seq {seq[Digest.parse(named[2])]}: "
+                  "altered"),
+    ]  # fmt: skip
 
 
 def test_a_record_that_is_not_a_record(ledgered: Ledgered) -> None:
@@ -457,17 +499,20 @@ def test_records_are_read_in_parallel_after_one_read_per_window(
     ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """120 records: the head keeps 19 copies and names 30 earlier records (seq 119 to 71); the oldest of
-    those leads to the next 49, and so on. The audit waits for one record per window and list (seq 71, 22
-    and 1); the workers fetch every record but the head, each once."""
+    those leads to the next 49, and so on. Before walking the chain the audit reads only one record per
+    window and list (seq 71, 22 and 1), the rest being fetched meanwhile; the workers fetch every record
+    but the head, each once."""
     for n in range(120):
         ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    asked: list[int] = []
     waited: list[int] = []
     get = audit_module._Records.get
 
     def counted(records: audit_module._Records, digest: Digest) -> Shallow:
         missing = digest not in records.found
         found = get(records, digest)
-        if missing:
+        asked.append(found.record.seq)
+        if missing:  # a fetch that had not finished yet (which of the hops wait depends on timing)
             waited.append(found.record.seq)
         return found
 
@@ -475,11 +520,52 @@ def test_records_are_read_in_parallel_after_one_read_per_window(
     counting = Counting(ledgered.path)
     result = audit(counting, ledgered.env, jobs=4)
     assert result.ok and result.records == 120
-    assert counting.reads == {"main": 1, "workers": 119} and waited == [71, 22, 1]
-    since, waited[:] = Counting(ledgered.path), []
+    assert counting.reads == {"main": 1, "workers": 119}
+    assert asked[:4] == [120, 71, 22, 1] and set(waited) <= {71, 22, 1}
+    since, asked[:], waited[:] = Counting(ledgered.path), [], []
     recent = audit(since, ledgered.env, jobs=4, since=71)
     assert recent.ok and recent.records == 50
-    assert since.reads == {"main": 1, "workers": 49} and waited == [71], "the head names seq 71: nothing older"
+    assert since.reads == {"main": 1, "workers": 49}, "the head names seq 71: nothing older"
+    assert asked[:2] == [120, 71] and set(waited) <= {71}
+    nearer, waited[:] = Counting(ledgered.path), []
+    assert audit(nearer, ledgered.env, jobs=4, since=90).records == 31
+    assert nearer.reads == {"main": 1, "workers": 30}, "of what the head names, only the records down to seq 90"
+
+
+def test_a_ledger_without_earlier_names_is_read_one_window_at_a_time(
+    ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records an older hoist wrote name no earlier records: before walking the chain, the audit hops from
+    each window's oldest copy to the record before it (with a window of 20: seq 42, 22 and 2 of 62),
+    fetching every window's copies in parallel meanwhile; only those hops can wait."""
+    from hoist.promotion import ledger as ledger_module
+
+    with monkeypatch.context() as older:
+        older.setattr(ledger_module, "EARLIER", 0)
+        for n in range(3 * WINDOW + 2):
+            ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
+    asked: list[int] = []
+    waited: list[int] = []
+    get = audit_module._Records.get
+
+    def counted(records: audit_module._Records, digest: Digest) -> Shallow:
+        missing = digest not in records.found
+        found = get(records, digest)
+        asked.append(found.record.seq)
+        if missing:
+            waited.append(found.record.seq)
+        return found
+
+    monkeypatch.setattr(audit_module._Records, "get", counted)
+    counting = Counting(ledgered.path)
+    result = audit(counting, ledgered.env, jobs=4)
+    total, hops = 3 * WINDOW + 2, [2 * WINDOW + 2, WINDOW + 2, 2]
+    assert result.ok and result.records == total
+    assert asked[:4] == [total, *hops] and set(waited) <= set(hops)
+    assert counting.reads == {"main": 1, "workers": total - 1}
+    since = Counting(ledgered.path)
+    assert audit(since, ledgered.env, jobs=4, since=WINDOW + 3).records == 2 * WINDOW
+    assert since.reads == {"main": 1, "workers": 2 * WINDOW - 1}, "the second window's oldest copy is the one at since"
 
 
 def test_a_ledger_an_older_hoist_wrote_is_audited_across_both_kinds_of_record(

@@ -148,6 +148,31 @@ def test_deploys_of_a_member_of_a_set() -> None:
     assert chain.history.current_members is not members
 
 
+def test_the_last_deploy_of_an_image_is_the_newest_that_put_it_into_service() -> None:
+    """What the soak clock starts from and the head keeps pinned: a promotion is no deploy, a change only
+    proposed for review did not run (a failed deploy did), and in an environment of several images a
+    deploy counts for the images it deployed."""
+    chain = Chain()
+    assert chain.history.last_deploy_of() is None
+    chain.add(Kind.PROMOTE, A)
+    first = chain.deploy(A, DeployOutcome.HEALTHY)
+    chain.add(Kind.PROMOTE, B)
+    assert chain.history.last_deploy_of() == first, "a promotion is no deploy"
+    chain.deploy(B, DeployOutcome.PROPOSED)
+    assert chain.history.last_deploy_of() == first, "a proposed change did not run"
+    failed = chain.deploy(B, DeployOutcome.FAILED)
+    assert chain.history.last_deploy_of() == failed
+    assert chain.history.last_deploy_of("web") is None, "no deploy of a set yet"
+    web = {"web": MemberState(reference="r/web", digest=C, media_type=OCI_MANIFEST, size=1)}
+    api = {"api": MemberState(reference="r/api", digest=D, media_type=OCI_MANIFEST, size=1)}
+    web_deploy = chain.deploy(C, DeployOutcome.HEALTHY, members=web)
+    api_deploy = chain.deploy(D, DeployOutcome.HEALTHY, members=api)
+    history = chain.history
+    assert history.last_deploy_of("web") == web_deploy and history.last_deploy_of("api") == api_deploy
+    assert history.last_deploy_of("db") is None
+    assert history.last_deploy_of() == api_deploy, "without a member: any image's"
+
+
 def test_promoted_is_the_newest_record_that_set_a_digest() -> None:
     chain = Chain()
     first = chain.add(Kind.PROMOTE, A)
@@ -247,6 +272,61 @@ def test_pins_are_not_repeated() -> None:
     chain.deploy(A, DeployOutcome.HEALTHY)  # the last deploy and the last healthy deploy at once
     promote = new_record(chain.history, kind=Kind.PROMOTE, environment="prod", subject=subject(B), provenance=WHO)
     assert pinned_kinds(chain.history, promote, 0) == [2]
+
+
+def test_a_new_head_pins_the_freeze_in_force_the_last_rollback_and_the_last_deploy_that_ran() -> None:
+    """What freezes and soak time read stays in reach of a head that holds none of it (a window of none):
+    the freeze in force (not for a freeze or unfreeze, which settle it themselves), the last rollback (not
+    for a rollback), and the newest deploy that ran, failed or not (a proposed change did not run)."""
+    chain = Chain()
+    chain.add(Kind.PROMOTE, A)  # 1
+    healthy = chain.deploy(A, DeployOutcome.HEALTHY)  # 2
+    failed = chain.deploy(A, DeployOutcome.FAILED)  # 3
+    proposed = chain.deploy(A, DeployOutcome.PROPOSED)  # 4
+    freeze = chain.add(Kind.FREEZE, A)  # 5
+    chain.add(Kind.PROMOTE, B)  # 6
+    rollback = chain.add(Kind.ROLLBACK, A)  # 7
+    history = chain.history
+
+    def pins(kind: Kind) -> list[int]:
+        record = new_record(history, kind=kind, environment="prod", subject=subject(C), provenance=WHO)
+        return pinned_kinds(history, record, 0)
+
+    seqs = [e.record.seq for e in (proposed, healthy, freeze, rollback, failed)]
+    assert pins(Kind.PROMOTE) == seqs, "the last deploy, the last healthy one, the freeze, the rollback, the last run"
+    assert pins(Kind.UNFREEZE) == [rollback.record.seq, proposed.record.seq, healthy.record.seq, failed.record.seq]
+    assert pins(Kind.ROLLBACK) == [proposed.record.seq, healthy.record.seq, freeze.record.seq, failed.record.seq]
+    chain.add(Kind.UNFREEZE, A)  # 8: no freeze in force any more
+    assert freeze.record.seq not in pinned_kinds(chain.history, chain.add(Kind.PROMOTE, C).record, 0)
+
+
+def test_a_deploy_of_one_image_of_a_set_pins_the_last_deploy_of_each_other_image() -> None:
+    """A healthy deploy of web: web's soak clock starts in the new record itself, api's in api's last deploy,
+    which the head keeps in reach (web's older deploy is not needed)."""
+
+    def member(name: str, d: Digest) -> dict[str, MemberState]:
+        return {name: MemberState(reference=f"r/{name}", digest=d, media_type=OCI_MANIFEST, size=1)}
+
+    chain = Chain()
+    promoted = chain.add(Kind.PROMOTE, A, members={**member("web", A), **member("api", B)})  # 1
+    chain.deploy(A, DeployOutcome.HEALTHY, members=member("web", A))  # 2
+    api = chain.deploy(B, DeployOutcome.HEALTHY, members=member("api", B))  # 3
+    chain.deploy(C, DeployOutcome.HEALTHY, members=member("web", C))  # 4
+    history = chain.history
+    record = new_record(history, kind=Kind.DEPLOY, environment="prod", subject=subject(A), provenance=WHO,
+                        members=member("web", A), deploy=DeployInfo(result=DeployOutcome.HEALTHY))  # fmt: skip
+    assert pinned_kinds(history, record, 0) == [promoted.record.seq, api.record.seq]
+
+
+def test_each_record_carries_the_rollback_stack() -> None:
+    """The stack is written into every record: a history holding only the head still knows every state it
+    can roll back to."""
+    chain = Chain()
+    for d in (A, B, C):
+        chain.add(Kind.PROMOTE, d)
+    head = chain.history.head
+    assert head is not None and head.record.stack is not None
+    assert [item.digest for item in History((head,)).stack] == [A, B, C]
 
 
 @pytest.mark.parametrize("kind", [Kind.PRUNE, Kind.SYNC])

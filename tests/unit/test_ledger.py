@@ -4,13 +4,14 @@ repairs, and the referrers listing it keeps small."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 
 from hoist.digest import Digest
-from hoist.errors import IntegrityError, LedgerConflict, NotFound
+from hoist.errors import IntegrityError, LedgerConflict, NotFound, UntrustedLedger
 from hoist.manifest import LEDGER_RECORD_TYPE, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest
 from hoist.ops.referrers import list_referrers
 from hoist.promotion import ledger as ledger_module
@@ -105,6 +106,15 @@ def test_names_and_the_settle_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settle_override() == 0.5
 
 
+def test_the_settle_variable_sets_the_delay_of_a_ledger_given_none(
+    store: OCILayoutStore, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOIST_LEDGER_SETTLE", "0.5")
+    a = image(store, "a")
+    assert Ledger(store, "prod").write(builder(a)).settle == 0.5
+    assert Ledger(store, "prod", settle=0.7).write(builder(a)).settle == 0.7, "a delay given wins"
+
+
 def test_an_empty_ledger_reads_as_nothing(store: OCILayoutStore, clock: FakeTime) -> None:
     ledger = Ledger(store, "prod")
     view = ledger.read()
@@ -164,7 +174,11 @@ def test_history_reaches_past_the_window_through_the_records_named_earlier(
     assert _seqs(ledger.history(None, view, until=lambda r: r.seq <= back_to)) == list(range(total, back_to - 1, -1))
     assert len(read) == EARLIER, "the names the head holds, in one batch"
     read.clear()
-    assert _seqs(ledger.history(None, view)) == list(range(total, 0, -1))
+    entries = ledger.history(None, view)
+    assert _seqs(entries) == list(range(total, 0, -1))
+    assert all(newer.record.previous_record == older.manifest for newer, older in itertools.pairwise(entries)), (
+        "each entry carries the manifest digest its successor links to"
+    )
     # the head names EARLIER records; the oldest of them keeps copies of WINDOW - 1 and names the rest
     assert len(read) == total - WINDOW - (WINDOW - 1) and all(isinstance(r, Digest) for r in read)
     walked = list(ledger.walk())
@@ -238,6 +252,128 @@ def test_a_head_keeps_a_window_of_the_records_before_it(store: OCILayoutStore) -
     window = json.loads(head["annotations"][ANNOTATION_WINDOW])
     assert len(window) == WINDOW - 1
     assert [item["record"]["seq"] for item in window] == list(range(WINDOW + 1, 2, -1))
+
+
+def test_a_head_pins_a_record_it_needs_once_its_copies_no_longer_hold_it(store: OCILayoutStore) -> None:
+    """A head keeps copies of the WINDOW - 1 records before it. The last deploy, seq 1, is among the copies
+    seq WINDOW keeps (and is not pinned twice); seq WINDOW + 1's copies end at seq 2, so it pins seq 1."""
+    ledger = Ledger(store, "prod", settle=0.0)
+    a, b = image(store, "a"), image(store, "b")
+    first = ledger.append(builder(a, Kind.DEPLOY, deploy=DeployInfo(result=DeployOutcome.HEALTHY))).entry
+    for n in range(WINDOW - 1):
+        ledger.append(builder(b if n % 2 == 0 else a))
+    view = ledger.read()
+    assert _seqs(list(view.entries)) == list(range(WINDOW, 0, -1)) and view.pinned == ()
+    ledger.append(builder(b))
+    view = ledger.read()
+    assert _seqs(list(view.entries)) == list(range(WINDOW + 1, 1, -1))
+    assert [e.manifest for e in view.pinned] == [first.manifest]
+    deploy = view.last_deploy()
+    assert deploy is not None and deploy.manifest == first.manifest and view.last_healthy_deploy() == deploy
+
+
+def test_a_head_no_trusted_writer_signed_is_never_built_on(store: OCILayoutStore, clock: FakeTime) -> None:
+    """With trust set, a ledger whose newest record is unsigned is refused before anything is written; a
+    ledger whose writer signs each record builds on its own records, and the view it returns knows them
+    as signed."""
+    from hoist.evidence.keys import PrivateKey
+    from hoist.promotion.signing import Trust
+
+    key = PrivateKey.generate()
+    trust = Trust(keys=(key.public_key(),))
+    a = image(store, "a")
+    Ledger(store, "prod", settle=0.0).append(builder(a))
+    trusted = Ledger(store, "prod", settle=0.0, signer=key, trust=trust)
+    head = trusted.read().head
+    assert head is not None
+    with pytest.raises(UntrustedLedger) as caught:
+        trusted.write(builder(a))
+    assert str(caught.value) == (
+        f"the newest record of prod (seq 1, {head.manifest}) is not signed: hoist will not build on it; "
+        "'hoist audit verify prod' shows where the trusted records end"
+    )
+    assert trusted.read().head == head, "nothing was written"
+
+    signed = Ledger(store, "staging", settle=0.0, signer=key, trust=trust)
+    appended = signed.append(builder(a, environment="staging"))
+    signature = appended.entry.signature
+    assert signature is not None and trust.problem(appended.entry.record, signature) is None
+    assert appended.view.head_problem is None
+    again = signed.append(builder(a, environment="staging"), view=appended.view)
+    assert again.entry.record.seq == 2 and again.entry.record.previous_record == appended.manifest.digest
+
+
+class IndexingStore(OCILayoutStore):
+    """A layout standing in for a registry with the OCI 1.1 referrers API (Debian's distribution 2.8 has
+    none): it answers each manifest write as such a registry does, saying it listed the subject's referrer
+    itself (distribution-spec, "Pushing Manifests with Subject": the ``OCI-Subject`` header)."""
+
+    def put_manifest(self, manifest: Manifest, *, tag: str | None = None) -> bool:
+        super().put_manifest(manifest, tag=tag)
+        return True
+
+
+def test_a_record_the_registry_listed_itself_is_not_listed_again(store: OCILayoutStore, clock: FakeTime) -> None:
+    indexing = IndexingStore(store.path, create=False)
+    a = image(store, "a")
+    ledger = Ledger(indexing, "prod", settle=0.0)
+    appended = ledger.append(builder(a))
+    assert appended.indexed is True
+    ledger.index(appended.entry.record, appended.manifest, indexed=appended.indexed)
+    assert store.head_manifest(a.digest.fallback_tag) is None, "no fallback index written"
+    # the same when another writer chained onto the record before it was confirmed
+    theirs = Ledger(indexing, "prod", settle=0.0)
+    pending = ledger.write(builder(a, reason="mine"))
+    theirs.append(builder(a, reason="theirs"))
+    chained = ledger.confirm(pending)
+    assert [e.record.reason for e in chained.view.entries][:2] == ["theirs", "mine"]
+    assert chained.indexed is True
+
+
+def test_the_view_an_append_returns_decides_with_the_ledgers_trust(store: OCILayoutStore, clock: FakeTime) -> None:
+    """An unsigned deploy (seq 1) under a record the trusted writer signed (seq 2): the writer builds on the
+    signed head, and the view its append returns leaves the unsigned deploy out of every decision (which
+    record set the digest the tags point at, the last deploy)."""
+    from hoist.evidence.keys import PrivateKey
+    from hoist.promotion.signing import Trust
+
+    key = PrivateKey.generate()
+    a = image(store, "a")
+    Ledger(store, "prod", settle=0.0).append(builder(a, Kind.DEPLOY, deploy=DeployInfo(result=DeployOutcome.HEALTHY)))
+    Ledger(store, "prod", settle=0.0, signer=key).append(builder(a))
+    trusted = Ledger(store, "prod", settle=0.0, signer=key, trust=Trust(keys=(key.public_key(),)))
+    appended = trusted.append(builder(a))
+    assert _seqs(list(appended.view.entries)) == [3, 2, 1]
+    assert [(e.record.seq, why) for e, why in appended.view.untrusted()] == [(1, "not signed")]
+    assert appended.view.last_deploy() is None and appended.view.deploys_of(a.digest) == []
+
+
+def test_a_record_written_on_the_view_an_append_returned_names_every_earlier_record(
+    store: OCILayoutStore, clock: FakeTime
+) -> None:
+    """The view an append returns knows the records its head names as earlier: a record built on it (the
+    view is fresh) names all of them too, not only those that left the window."""
+    ledger = Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    append(ledger, a, WINDOW + 5)
+    appended = ledger.append(builder(a))
+    ledger.append(builder(a), view=appended.view)
+    expected = [e.manifest for e in ledger.history()[WINDOW:]]
+    assert len(expected) == 7 and list(ledger.read().earlier) == expected
+
+
+def test_with_a_settle_override_a_view_stays_fresh_for_a_third_of_it(store: OCILayoutStore, clock: FakeTime) -> None:
+    """The floor is the fixed settle delay when one is set (0.75 s here), not the minimum of 0.25 s: a view
+    read exactly 0.25 s ago is used as given, one read a little earlier is read again."""
+    mine, theirs = Ledger(store, "prod", settle=0.75), Ledger(store, "prod", settle=0.0)
+    a = image(store, "a")
+    theirs.append(builder(a))
+    old = mine.read()
+    theirs.append(builder(a))  # seq 2, written after ``old`` was read
+    clock.now += 0.25
+    assert mine.write(builder(a), view=old).record.seq == 2, "a view young enough is used as given"
+    clock.now += 0.01
+    assert mine.write(builder(a), view=old).record.seq == 3, "an old view is read again"
 
 
 def test_the_settle_delay_grows_with_the_gap_between_reading_and_writing(
@@ -343,16 +479,28 @@ class RivalStore(OCILayoutStore):
         return indexed
 
 
-def test_a_ledger_that_keeps_changing_is_a_conflict_after_the_last_attempt(store: OCILayoutStore) -> None:
+def test_a_ledger_that_keeps_changing_is_a_conflict_after_the_last_attempt(
+    store: OCILayoutStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rivalled = RivalStore(store.path, create=False)
     a = image(store, "a")
     record = new_record(View(()), kind=Kind.PROMOTE, environment="prod", subject=a, provenance=WHO, reason="rival")
     rivalled.rival = record_manifest(record, [])
     rivalled.push_bytes(b"{}", "application/vnd.oci.empty.v1+json")
+    ours: list[Digest] = []
+    put_manifest = rivalled.put_manifest
+
+    def counted(manifest: Manifest, *, tag: str | None = None) -> bool:
+        if tag == head_tag("prod"):
+            ours.append(manifest.digest)
+        return put_manifest(manifest, tag=tag)
+
+    monkeypatch.setattr(rivalled, "put_manifest", counted)
     ledger = Ledger(rivalled, "prod", settle=0.0)
     pending = ledger.write(builder(a))
     with pytest.raises(LedgerConflict) as caught:
         ledger.confirm(pending)
+    assert len(ours) == MAX_ATTEMPTS, "as many writes as the message says"
     assert str(caught.value) == (
         f"the ledger of prod in {rivalled.location} kept changing ({MAX_ATTEMPTS} attempts): "
         "another process is writing to it; try again"

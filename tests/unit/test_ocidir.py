@@ -92,6 +92,21 @@ def test_a_missing_or_foreign_directory_is_named(tmp_path: Path) -> None:
     assert not (tmp_path / "plain" / "index.json").exists(), "nothing was written into it"
 
 
+def test_a_layout_not_there_yet_reads_as_empty_for_a_dry_run(tmp_path: Path) -> None:
+    """``absent_ok`` (a dry run's destination): a directory that does not exist reads as an empty layout and
+    nothing is created; a directory that exists but holds no layout is still refused, and a destination to
+    create is created."""
+    missing = tmp_path / "not-yet"
+    store = OCILayoutStore(missing, create=False, absent_ok=True)
+    assert store.tags() == [] and store.head_manifest("main") is None
+    assert not missing.exists(), "nothing was created"
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ReferenceNotFound):
+        OCILayoutStore(tmp_path / "plain", create=False, absent_ok=True)
+    OCILayoutStore(tmp_path / "made", create=True, absent_ok=True)
+    assert (tmp_path / "made" / "oci-layout").is_file()
+
+
 def test_a_layout_that_cannot_be_created_is_a_transport_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(TransportError) as caught:

@@ -205,6 +205,14 @@ def test_a_minimal_record_leaves_out_empty_values_but_keeps_the_chain_link() -> 
     assert Record.from_json(out) == record
 
 
+def test_a_record_reads_back_the_current_digest_it_names_not_its_own() -> None:
+    """A deploy of B while the environment runs A, promoted at seq 2: the record's current digest and the
+    record that set it are read as stored, not taken from its own digest and sequence."""
+    record = Record.from_json({**minimal(), "kind": "deploy", "digest": str(B), "current": str(A), "current_seq": 2})
+    assert (record.digest, record.seq) == (B, 3)
+    assert (record.current, record.current_seq) == (A, 2)
+
+
 def test_fields_of_another_version_round_trip_unchanged() -> None:
     doc = {**minimal(), "signature": {"key": "k1", "sig": "c2ln"}, "future": [1, 2]}
     record = Record.from_json(doc)
