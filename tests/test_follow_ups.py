@@ -8,11 +8,16 @@ are read from the registry's own API, not from what hoist prints.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
+import hoist as hoist_lib
+from hoist.promotion.artifact import record_manifest
+from hoist.promotion.ledger import Ledger
 from tests.infra.faults import Fault
 from tests.infra.images import make_image
 from tests.infra.proxy import FaultProxy
@@ -184,3 +189,43 @@ def test_a_rollback_whose_tag_cannot_move_puts_it_back(
     assert fault.fired == 1
     assert "were put back" in failed.err, failed.err
     assert _tag(proxied_registry, unique_repo, "main") == digests["B"]
+
+
+def test_a_record_written_again_after_a_lost_race_gets_its_own_history_tag_and_listing(
+    hoist: Hoist,
+    project: tuple[Path, dict[str, str]],
+    proxied_registry: RunningRegistry,
+    unique_repo: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another writer puts its record over this promotion's while it settles: the promotion writes its
+    record again on top, with the next sequence number, and the follow-ups serve that record — its history
+    tag names the image and the image's referrers list it, not the record that lost (read from the
+    registry's API)."""
+    config, digests = project
+    _promote_each(hoist, config, proxied_registry, unique_repo, "A")
+    _stage(hoist, proxied_registry, unique_repo, "B")
+    with hoist_lib.Project.load(config) as project_:
+        store = project_.context.open(
+            hoist_lib.parse_reference(f"{proxied_registry.host}/{unique_repo}:main"), push=True
+        )
+        rival = Ledger(store, "production")
+        lost: list[str] = []
+        sleep = time.sleep
+
+        def racing_sleep(seconds: float) -> None:
+            if not lost:  # the first wait is the settle delay: the head is this promotion's record
+                view = rival.read()
+                assert view.head is not None and view.head.record.seq == 2
+                lost.append(str(view.head.manifest))
+                theirs = replace(view.head.record, actor="rival", reason="written at the same moment")
+                store.put_manifest(record_manifest(theirs, view.entries[1:], view.pinned), tag=rival.tag)
+            sleep(seconds)
+
+        monkeypatch.setattr(time, "sleep", racing_sleep)
+        promoted = project_.promote("staging", "production")
+        monkeypatch.setattr(time, "sleep", sleep)
+    assert lost and promoted.seq == 3 and not promoted.follow_ups_failed
+    assert _tag(proxied_registry, unique_repo, "main-0003") == digests["B"], "the standing record's history tag"
+    listed = _listed(proxied_registry, unique_repo, digests["B"])
+    assert str(promoted.record) in listed and lost[0] not in listed, listed

@@ -518,8 +518,9 @@ def test_losing_records_are_kept_track_of(store: OCILayoutStore, clock: FakeTime
     pending = mine.write(builder(a), view=view)
     first = pending.manifest.digest
     theirs.write(builder(a, reason="theirs"), view=view)
-    mine.confirm(pending)
+    appended = mine.confirm(pending)
     assert pending.superseded == [] and pending.attempts == 1, "confirm works on its own copy"
+    assert appended.superseded == (first,) and appended.manifest.digest != first, "the caller learns what lost"
     appended_head = mine.read().head
     assert appended_head is not None and appended_head.manifest != first
 

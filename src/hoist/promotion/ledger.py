@@ -103,6 +103,8 @@ class Appended:
     manifest: Manifest
     indexed: bool
     """The registry listed the record under its subject's referrers itself."""
+    superseded: tuple[Digest, ...] = ()
+    """Records this append wrote that lost a race (discarded; the record was written again on top)."""
 
 
 @dataclass
@@ -286,11 +288,12 @@ class Ledger:
                     trust=self.trust,
                     earlier=pending.view.earlier,
                 )
-                return Appended(pending.entry, view, pending.manifest, pending.indexed)
+                return Appended(pending.entry, view, pending.manifest, pending.indexed, tuple(pending.superseded))
             after = self.read()
             log.debug("ledger %s: record seq %d met a concurrent writer", self.tag, pending.record.seq)
             if any(e.manifest == pending.manifest.digest for e in after.entries):
-                return Appended(pending.entry, after, pending.manifest, pending.indexed)  # chained onto ours
+                # chained onto ours
+                return Appended(pending.entry, after, pending.manifest, pending.indexed, tuple(pending.superseded))
             if pending.attempts >= MAX_ATTEMPTS:
                 raise LedgerConflict(
                     f"the ledger of {self.environment} in {self.store.location} kept changing "
@@ -337,8 +340,10 @@ class Ledger:
             if found is None or found.digest != record.digest:
                 self.store.put_manifest(self.store.get_manifest(record.digest), tag=record.history_tag)
 
-    def index(self, record: Record, manifest: Manifest, *, indexed: bool) -> None:
-        """List the record under its image's referrers, unless the registry did so itself.
+    def index(self, record: Record, manifest: Manifest, *, indexed: bool, replaces: Sequence[Digest] = ()) -> None:
+        """List the record under its image's referrers, unless the registry did so itself; ``replaces``
+        names records of this append that lost a race and were discarded (their listing goes: a registry
+        refuses an index naming a manifest it no longer has).
 
         The fallback index stays small however many records point at one image: hoist's own entries are
         listed slim, and only the newest :data:`INDEX_KEEP` per environment stay (older records remain
@@ -346,7 +351,12 @@ class Ledger:
         """
         if indexed:
             return
-        update_fallback_index(self.store, record.digest, record_descriptor(manifest, record), retain=_retain)
+        gone = {str(digest) for digest in replaces}
+
+        def retain(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+            return _retain([e for e in entries if e.get("digest") not in gone])
+
+        update_fallback_index(self.store, record.digest, record_descriptor(manifest, record), retain=retain)
 
 
 def _retain(entries: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -211,7 +211,8 @@ class Publish:
 
     def _failed_follow_ups(self, appended: Appended) -> tuple[FollowUp, ...]:
         record = appended.entry.record
-        rewritten = self._pending is not None and self._pending.attempts > 1
+        # written again (with another sequence number) on top of a racing writer's record
+        rewritten = self._pending is not None and appended.entry.manifest != self._pending.manifest.digest
         failed: list[FollowUp] = []
         for step, future in self._follow_ups.items():
             error = future.exception()
@@ -229,7 +230,7 @@ class Publish:
                     history = history_tag_of(record, tagset.member)
                     if history:
                         put_tags(tagset.store, tagset.image, (history,), self._pool)
-                self.ledger.index(record, appended.manifest, indexed=appended.indexed)
+                self.ledger.index(record, appended.manifest, indexed=appended.indexed, replaces=appended.superseded)
             except HoistError as exc:
                 failed.append(FollowUp("referrers", str(exc)))
         return tuple(failed)
