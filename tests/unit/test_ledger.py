@@ -609,6 +609,26 @@ def test_the_referrers_listing_keeps_the_newest_records_per_environment(store: O
     assert len(index["manifests"]) == 1 + INDEX_KEEP + INDEX_KEEP + 1
 
 
+def test_a_record_written_again_replaces_the_listing_of_the_one_that_lost(
+    store: OCILayoutStore, clock: FakeTime
+) -> None:
+    """A record that lost a race is discarded; listing the record written again in its place removes the
+    discarded one's entry (and only it), so the index never names a manifest the registry no longer has."""
+    a = image(store, "a")
+    mine, theirs = Ledger(store, "prod", settle=0.0), Ledger(store, "prod", settle=0.0)
+    older = mine.append(builder(a))
+    mine.index(older.entry.record, older.manifest, indexed=False)
+    view = mine.read()
+    pending = mine.write(builder(a), view=view)
+    mine.index(pending.record, pending.manifest, indexed=False)  # listed while it settles
+    theirs.write(builder(a, reason="theirs"), view=view)
+    appended = mine.confirm(pending)
+    assert appended.superseded == (pending.manifest.digest,)
+    mine.index(appended.entry.record, appended.manifest, indexed=False, replaces=appended.superseded)
+    listed = [d.digest for d in list_referrers(store, a.digest, LEDGER_RECORD_TYPE)]
+    assert listed == [older.manifest.digest, appended.manifest.digest]
+
+
 def test_slimming_an_old_listing_and_entries_without_a_sequence(store: OCILayoutStore) -> None:
     a = image(store, "a")
     ledger = Ledger(store, "prod", settle=0.0)
