@@ -525,6 +525,31 @@ def test_losing_records_are_kept_track_of(store: OCILayoutStore, clock: FakeTime
     assert appended_head is not None and appended_head.manifest != first
 
 
+def test_a_record_written_again_then_built_on_still_names_what_lost(
+    store: OCILayoutStore, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ours is overwritten, written again, and a third writer builds on the record written again before we
+    look: ours is in the chain, and the append still names the record that lost (its listing must go)."""
+    mine, theirs, third = (Ledger(store, "prod", settle=0.0) for _ in range(3))
+    a = image(store, "a")
+    mine.append(builder(a))
+    view = mine.read()
+    pending = mine.write(builder(a), view=view)
+    theirs.write(builder(a, reason="theirs"), view=view)
+    sleep, before = clock.sleep, len(clock.slept)
+
+    def racing(seconds: float) -> None:
+        sleep(seconds)
+        if len(clock.slept) == before + 2:  # the settle of the record written again
+            third.append(builder(a, reason="third"))
+
+    monkeypatch.setattr(clock, "sleep", racing)
+    appended = mine.confirm(pending)
+    head = mine.read().head
+    assert head is not None and head.record.reason == "third" and appended.entry.record.seq == 3
+    assert appended.superseded == (pending.manifest.digest,)
+
+
 def test_a_discard_the_registry_refuses_is_harmless(store: OCILayoutStore, clock: FakeTime) -> None:
     class Undeletable(OCILayoutStore):
         def delete_manifest(self, digest: Digest) -> None:
