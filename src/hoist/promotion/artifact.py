@@ -8,8 +8,9 @@ config and layer) whose ``subject`` is the image the record is about and whose a
 * the *earlier* records: the manifest digests of the records before the window (newest first), so a
   reader going further back fetches them in parallel instead of one window after another;
 * the *pinned* records: older records the head must keep in reach whatever happened since (the record
-  that set the current digest, the last deploy and the last healthy deploy, the records of the rollback
-  stack), so status, rollback and gates cost the same at ten records and at ten thousand.
+  that set the current digest, the last deploys, the freeze in force, the last rollback), so status,
+  rollback and gates cost the same at ten records and at ten thousand (the rollback stack itself is in
+  each record).
 
 Each record names the digest of the previous record's manifest: the records form a hash chain, and
 editing or removing one breaks it. In a referrers index a record is listed with a few small annotations
