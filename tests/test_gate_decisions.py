@@ -546,13 +546,18 @@ def test_a_listing_whose_labels_lie_is_checked_against_its_record(setup: Setup) 
     assert setup.one(a) == result("deployed", False, "never deployed to staging", "staging")
 
 
+def _deployed_gate_trusting(setup: Setup, key: Path) -> None:
+    """production requires the deployed gate; staging's ledger trusts only ``key``."""
+    setup.write('"deployed"', "deployed = {}")
+    key_line = f'key = "{setup.keys}/staging.key"'
+    trusted = f'{key_line}\ntrust = {{ keys = ["{key}"] }}'
+    setup.config.write_text(setup.config.read_text().replace(key_line, trusted, 1))
+
+
 def test_with_trust_an_unsigned_deploy_listed_under_the_image_does_not_count(setup: Setup) -> None:
     """Staging trusts its own key: a deploy record anyone could have pushed (unsigned), beyond the head's
     window and found only through A's referrers, lets nothing through."""
-    setup.write('"deployed"', "deployed = {}")
-    key_line = f'key = "{setup.keys}/staging.key"'
-    trusted = f'{key_line}\ntrust = {{ keys = ["{setup.keys}/staging.pub"] }}'
-    setup.config.write_text(setup.config.read_text().replace(key_line, trusted, 1))
+    _deployed_gate_trusting(setup, setup.keys / "staging.pub")
     a = setup.stage("A")
     setup.stage("B")
     staging = setup.tmp / "staging"
@@ -570,10 +575,7 @@ def test_with_trust_a_trusted_deploy_listed_after_an_untrusted_one_counts(setup:
     writer = PrivateKey.generate()
     pub = setup.tmp / "writer.pub"
     pub.write_bytes(writer.public_key().pem())
-    setup.write('"deployed"', "deployed = {}")
-    key_line = f'key = "{setup.keys}/staging.key"'
-    trusted = f'{key_line}\ntrust = {{ keys = ["{pub}"] }}'
-    setup.config.write_text(setup.config.read_text().replace(key_line, trusted, 1))
+    _deployed_gate_trusting(setup, pub)
     a = setup.stage("A")
     setup.stage("B")
     staging = setup.tmp / "staging"

@@ -495,6 +495,25 @@ class Counting(OCILayoutStore):
             self.heads.inside = False
 
 
+def _watch_reads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int]]:
+    """The sequence numbers of the records the audit asks for, in order, and of those it had to wait for
+    (a fetch not finished yet: which of the hops wait depends on timing)."""
+    asked: list[int] = []
+    waited: list[int] = []
+    get = audit_module._Records.get
+
+    def counted(records: audit_module._Records, digest: Digest) -> Shallow:
+        missing = digest not in records.found
+        found = get(records, digest)
+        asked.append(found.record.seq)
+        if missing:
+            waited.append(found.record.seq)
+        return found
+
+    monkeypatch.setattr(audit_module._Records, "get", counted)
+    return asked, waited
+
+
 def test_records_are_read_in_parallel_after_one_read_per_window(
     ledgered: Ledgered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -504,19 +523,7 @@ def test_records_are_read_in_parallel_after_one_read_per_window(
     but the head, each once."""
     for n in range(120):
         ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
-    asked: list[int] = []
-    waited: list[int] = []
-    get = audit_module._Records.get
-
-    def counted(records: audit_module._Records, digest: Digest) -> Shallow:
-        missing = digest not in records.found
-        found = get(records, digest)
-        asked.append(found.record.seq)
-        if missing:  # a fetch that had not finished yet (which of the hops wait depends on timing)
-            waited.append(found.record.seq)
-        return found
-
-    monkeypatch.setattr(audit_module._Records, "get", counted)
+    asked, waited = _watch_reads(monkeypatch)
     counting = Counting(ledgered.path)
     result = audit(counting, ledgered.env, jobs=4)
     assert result.ok and result.records == 120
@@ -544,19 +551,7 @@ def test_a_ledger_without_earlier_names_is_read_one_window_at_a_time(
         older.setattr(ledger_module, "EARLIER", 0)
         for n in range(3 * WINDOW + 2):
             ledgered.append(Kind.PROMOTE, "AB"[n % 2], tag=False)
-    asked: list[int] = []
-    waited: list[int] = []
-    get = audit_module._Records.get
-
-    def counted(records: audit_module._Records, digest: Digest) -> Shallow:
-        missing = digest not in records.found
-        found = get(records, digest)
-        asked.append(found.record.seq)
-        if missing:
-            waited.append(found.record.seq)
-        return found
-
-    monkeypatch.setattr(audit_module._Records, "get", counted)
+    asked, waited = _watch_reads(monkeypatch)
     counting = Counting(ledgered.path)
     result = audit(counting, ledgered.env, jobs=4)
     total, hops = 3 * WINDOW + 2, [2 * WINDOW + 2, WINDOW + 2, 2]
