@@ -211,8 +211,7 @@ class Publish:
 
     def _failed_follow_ups(self, appended: Appended) -> tuple[FollowUp, ...]:
         record = appended.entry.record
-        # written again (with another sequence number) on top of a racing writer's record
-        rewritten = self._pending is not None and appended.entry.manifest != self._pending.manifest.digest
+        rewritten = bool(appended.superseded)  # written again, with another sequence number, after a lost race
         failed: list[FollowUp] = []
         for step, future in self._follow_ups.items():
             error = future.exception()

@@ -81,8 +81,9 @@ def _choose(ledger: Ledger, view: View, env: Environment, to: int | Digest | Non
     if isinstance(to, Digest) and env.is_set:
         raise InputError(f"{env.name} holds several images: roll back to a sequence number, not a digest")
     found = view.promoted_at(to) if isinstance(to, int) else view.promoted(to)
-    if found is None:  # look past what the head holds
-        older = ledger.history(HISTORY_SCAN, view=view)
+    if found is None:  # look past what the head holds (for a sequence number, no further back than it)
+        until = (lambda record: record.seq <= to) if isinstance(to, int) else None
+        older = ledger.history(HISTORY_SCAN, view=view, until=until)
         history = View(tuple(older), view.pinned, trust=view.trust)
         found = history.promoted_at(to) if isinstance(to, int) else history.promoted(to)
     if found is not None:
