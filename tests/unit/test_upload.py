@@ -679,16 +679,23 @@ def test_a_put_refused_before_its_body_was_read_is_the_registry_error() -> None:
     assert caught.value.code == "SIZE_INVALID" and not isinstance(caught.value, DigestMismatch)
 
 
-def test_a_registry_that_assembles_every_upload_wrongly_is_named_in_the_error() -> None:
+@pytest.mark.parametrize(
+    ("method", "status", "code", "said"),
+    [
+        ("PUT", 400, "DIGEST_INVALID", "the registry's copy of the upload is corrupt; starting again"),
+        ("PATCH", 416, "RANGE_INVALID", "upload offset disagreement; starting again"),
+    ],
+    ids=["assembled-wrongly-every-time", "offset-disagreement-every-time"],
+)
+def test_a_failure_that_repeats_until_the_retries_run_out_is_named_in_the_error(
+    method: str, status: int, code: str, said: str
+) -> None:
     registry = Registry()
-    registry.hooks.append(failing("PUT", 100, lambda: error(400, "DIGEST_INVALID", "digest did not match")))
+    registry.hooks.append(failing(method, 100, lambda: error(status, code, "refused")))
     blob = source(100 * KiB)
     with pytest.raises(TransportError) as caught:
         upload_blob(client(registry, chunk_size=40 * KiB, retries=1), REPO, blob)
-    assert str(caught.value) == (
-        f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: the registry's copy of the upload is "
-        "corrupt; starting again"
-    )
+    assert str(caught.value) == f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: {said}"
 
 
 @pytest.mark.parametrize("answered", [None, "1-100", "0-", "bytes=x-y"])
@@ -827,15 +834,4 @@ def test_bytes_a_registry_took_without_checking_are_refused_by_hoist() -> None:
     assert str(caught.value) == (
         f"upload of blob {honest.descriptor.digest} to reg.example/{REPO}: content has digest "
         f"{Digest.of(altered)}, expected {honest.descriptor.digest}"
-    )
-
-
-def test_an_offset_disagreement_every_time_is_named_in_the_error() -> None:
-    registry = Registry()
-    registry.hooks.append(failing("PATCH", 100, lambda: error(416, "RANGE_INVALID", "invalid content range")))
-    blob = source(100 * KiB)
-    with pytest.raises(TransportError) as caught:
-        upload_blob(client(registry, chunk_size=40 * KiB, retries=1), REPO, blob)
-    assert str(caught.value) == (
-        f"upload of blob {blob.descriptor.digest} to reg.example/{REPO}: upload offset disagreement; starting again"
     )
