@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +20,8 @@ def write_outputs(values: Mapping[str, object]) -> None:
     for key, value in values.items():
         text = "" if value is None else ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
         if "\n" in text:
+            import secrets  # only inside GitHub Actions: not loaded by every command
+
             delimiter = f"hoist_{secrets.token_hex(8)}"
             lines.append(f"{key}<<{delimiter}\n{text}\n{delimiter}")
         else:

@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hoist.errors import ConfigError, HoistError, Remedy
-from hoist.promotion.gitops_config import GitopsConfig, parse_gitops
 from hoist.promotion.notify_config import NotifyConfig, parse_notify
 from hoist.promotion.schema import Table
 from hoist.promotion.templates import check_template
-from hoist.promotion.windows import Windows, parse_windows
 from hoist.ref import Reference, parse_reference
 
 if sys.version_info >= (3, 15):  # TOML 1.1 (inline tables over several lines) in the standard library
@@ -33,8 +31,10 @@ if sys.version_info >= (3, 15):  # TOML 1.1 (inline tables over several lines) i
 else:
     import tomli as tomllib
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded by the parsers below when a configuration has such a table
     from hoist.evidence.keyless.policy import IdentityPolicy, ProvenancePolicy
+    from hoist.promotion.gitops_config import GitopsConfig
+    from hoist.promotion.windows import Windows
 
 CONFIG_NAME = "hoist.toml"
 DEFAULT_HISTORY_TAG = "{tag}-{seq:04}"
@@ -376,8 +376,16 @@ def _environment(name: str, table: Table, base: Path, default_history: str) -> E
         same=same,
         trust=_trust(table.table("trust"), base),
         pass_env=tuple(_names(table, "pass_env")),
-        windows=parse_windows(table.table("windows")),
+        windows=_windows(table.table("windows")),
     )
+
+
+def _windows(table: Table | None) -> Windows | None:
+    if table is None:
+        return None
+    from hoist.promotion.windows import parse_windows
+
+    return parse_windows(table)
 
 
 def _trust(table: Table | None, base: Path) -> TrustConfig | None:
@@ -485,6 +493,8 @@ def _deploy(table: Table | None, base: Path) -> DeployConfig | None:
             pass_env=tuple(_names(table, "pass_env")),
         )
     if target == "gitops":
+        from hoist.promotion.gitops_config import parse_gitops
+
         return DeployConfig(target=target, gitops=parse_gitops(table))
     raise table.fail("target", 'expected "docker", "command" or "gitops"')
 

@@ -24,6 +24,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from hoist.clock import parse_time_or_none
 from hoist.digest import Digest
@@ -33,7 +34,9 @@ from hoist.promotion.history import History
 from hoist.promotion.record import GateResult, Kind, OverrideInfo
 from hoist.promotion.rules import Override, decide
 from hoist.promotion.soak import span
-from hoist.promotion.windows import Windows
+
+if TYPE_CHECKING:  # an environment's windows are parsed, and their code loaded, only when it has some
+    from hoist.promotion.windows import Windows
 
 FREEZE_RULE = "freeze"
 WINDOW_RULE = "window"

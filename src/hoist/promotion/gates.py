@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hoist.digest import Digest
-from hoist.evidence.intoto import Outcome, TestResult, VulnScan
-from hoist.evidence.reports import Severity
 from hoist.manifest import LEDGER_RECORD_TYPE
 from hoist.ops.referrers import list_referrers
 from hoist.promotion.artifact import ANNOTATION_ENV, ANNOTATION_KIND, ANNOTATION_SEQ
@@ -127,6 +125,8 @@ class Gates:
         self, gate: str, env: Environment, digest: Digest, keys: list[PublicKey], kind: type, max_age: float | None
     ) -> _Decisive | GateResult:
         """The newest valid attestation of ``kind`` that is young enough, or the refusal saying why not."""
+        from hoist.evidence.intoto import TestResult
+
         checked = self._attested(env, digest, keys, kind)
         valid = [c for c in checked if c.valid and c.evidence is not None]
         epoch = datetime.min.replace(tzinfo=UTC)
@@ -143,6 +143,8 @@ class Gates:
         gates = self.target.gates
         env = self._env(gates.tests_environment)
         keys = self.ctx.public_keys(gates.tests_keys)
+        from hoist.evidence.intoto import Outcome, TestResult  # the evidence code loads when a gate reads evidence
+
         found = self._decisive("tests", env, digest, keys, TestResult, gates.tests_max_age)
         if isinstance(found, GateResult):
             return found
@@ -183,6 +185,9 @@ class Gates:
         gates = self.target.gates
         env = self._env(gates.scan_environment)
         keys = self.ctx.public_keys(gates.scan_keys)
+        from hoist.evidence.intoto import VulnScan
+        from hoist.evidence.reports import Severity
+
         found = self._decisive("scan", env, digest, keys, VulnScan, gates.scan_max_age)
         if isinstance(found, GateResult):
             return found

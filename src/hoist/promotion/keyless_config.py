@@ -14,10 +14,12 @@ Nothing here imports sigstore: the policies are plain values until a gate verifi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hoist.evidence.keyless.policy import IdentityPolicy, ProvenancePolicy, parse_identity_policy
-from hoist.evidence.keyless.policy import parse_provenance_policy as _provenance
 from hoist.promotion.schema import Table
+
+if TYPE_CHECKING:  # the policies load when a configuration names one: most hoist.toml files do not
+    from hoist.evidence.keyless.policy import IdentityPolicy, ProvenancePolicy
 
 IDENTITY_EXAMPLE = '[{ issuer = "https://token.actions.githubusercontent.com", subject_regexp = "^https://…$" }]'
 
@@ -27,6 +29,8 @@ def parse_identities(table: Table) -> tuple[IdentityPolicy, ...]:
     value = table.data.get("identities")
     if value is None:
         return ()
+    from hoist.evidence.keyless.policy import parse_identity_policy
+
     if not isinstance(value, list) or not value:
         raise table.fail("identities", f"expected a list of identities, such as {IDENTITY_EXAMPLE}")
     where = f"{table.file}: {table.path}.identities"
@@ -35,7 +39,9 @@ def parse_identities(table: Table) -> tuple[IdentityPolicy, ...]:
 
 def parse_provenance(table: Table) -> ProvenancePolicy:
     """The ``provenance`` table: ``repository``, ``workflow``, ``ref`` (or ``ref_regexp``), ``predicate``…"""
-    return _provenance(table.data, where=f"{table.file}: {table.path}")
+    from hoist.evidence.keyless.policy import parse_provenance_policy
+
+    return parse_provenance_policy(table.data, where=f"{table.file}: {table.path}")
 
 
 def parse_trusted_root(table: Table, base: Path) -> Path | None:
