@@ -143,8 +143,13 @@ def _failure(what: str, run: Timed, engine: RunningEngine) -> str:
     said = (run.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
     log = (engine.workdir / "service.log").read_text(errors="replace").splitlines()
     complaints = [line for line in log if "level=error" in line or "level=warning" in line]
-    engine_said = f"; the engine's last error or warning: `{complaints[-1][:400]}`" if complaints else ""
-    return f"{what} exited {run.code} after {run.seconds:.3f} s: `{said[:400]}`{engine_said}"
+    engine_said = f"; the engine's last error or warning: `{_clip(complaints[-1])}`" if complaints else ""
+    return f"{what} exited {run.code} after {run.seconds:.3f} s: `{_clip(said)}`{engine_said}"
+
+
+def _clip(text: str, limit: int = 1200) -> str:
+    """A long message with its start and its end (the cause an engine names comes last)."""
+    return text if len(text) <= limit else f"{text[: limit // 3]} … {text[-(2 * limit) // 3 :]}"
 
 
 def _target_timings(timings: dict[str, float]) -> dict[str, float]:

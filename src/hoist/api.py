@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING
 from hoist.digest import Digest
 from hoist.errors import InputError
 from hoist.manifest import Platform
-from hoist.ops.copy import CopyResult
-from hoist.ops.inspect import Inspection
-from hoist.ops.verify import Verification
 from hoist.options import Options
 from hoist.ref import LayoutRef, Reference, parse_reference
 from hoist.store.session import Session
@@ -29,6 +26,9 @@ if TYPE_CHECKING:
     from hoist.evidence.keyless.trust import TrustRoot
     from hoist.evidence.keys import PublicKey
     from hoist.ops.carry import Found
+    from hoist.ops.copy import CopyResult
+    from hoist.ops.inspect import Inspection
+    from hoist.ops.verify import Verification
     from hoist.store.base import Store
 
 _DEFAULT = Options()
@@ -89,7 +89,6 @@ def copy(
     verified with ``keys`` (public key files), keyless bundles under ``trusted_root`` (a Sigstore
     ``trusted_root.json``; by default the public-good root the ``sigstore`` package ships, offline).
     """
-    from hoist.ops.carry import carry_evidence, find_evidence
     from hoist.ops.copy import CopyOptions, copy_image, destination_tags
     from hoist.ops.resolve import resolve
 
@@ -104,6 +103,8 @@ def copy(
         src = session.open(source_ref)
         dst = session.open(destination_ref, push=not dry_run)
         carry = referrers and not dry_run and not src.location.same_repository(dst.location)
+        if carry:  # a retag carries nothing: the evidence is in the repository already
+            from hoist.ops.carry import carry_evidence, find_evidence
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoist-evidence") as background:
             manifest = resolve(src, source_ref)
             # With the digest known, the evidence lookups go out while the image copies.

@@ -24,10 +24,10 @@ from hoist.store.base import BlobSource, Progress, Store
 from hoist.store.registry import listing, tagging
 from hoist.store.registry.auth import Scope
 from hoist.store.registry.transport import RegistryClient
-from hoist.store.registry.upload import UploadSession, restartable, session_from, upload_blob
 
 if TYPE_CHECKING:
     from hoist.ref import Reference
+    from hoist.store.registry.upload import UploadSession
 
 log = logging.getLogger("hoist.registry")
 
@@ -213,6 +213,8 @@ class RegistryStore:
     def push_blob(self, source: BlobSource, *, progress: Progress | None = None) -> None:
         with self._lock:
             session = self._sessions.pop(source.descriptor.digest, None)
+        from hoist.store.registry.upload import upload_blob  # loaded by the first push: a retag pushes none
+
         upload_blob(self.client, self.repository, source, progress=progress, session=session)
 
     def push_bytes(self, data: bytes, media_type: str) -> Descriptor:
@@ -233,6 +235,8 @@ class RegistryStore:
         if self.client.quirks.mount_refused(source.repository):
             return False
         what = f"mount of blob {descriptor.digest} from {source.repository} into {self.location}"
+        from hoist.store.registry.upload import restartable, session_from
+
         try:
             response = self.client.request(
                 "POST",
