@@ -125,13 +125,11 @@ class Gates:
         self, gate: str, env: Environment, digest: Digest, keys: list[PublicKey], kind: type, max_age: float | None
     ) -> _Decisive | GateResult:
         """The newest valid attestation of ``kind`` that is young enough, or the refusal saying why not."""
-        from hoist.evidence.intoto import TestResult
-
         checked = self._attested(env, digest, keys, kind)
         valid = [c for c in checked if c.valid and c.evidence is not None]
         epoch = datetime.min.replace(tzinfo=UTC)
         newest = max(valid, key=lambda c: c.time or epoch, default=None)
-        what = "test evidence" if kind is TestResult else "scan report"
+        what = "test evidence" if gate == "tests" else "scan report"
         if newest is None:
             return self._result(gate, False, _absent(checked, f"{what} in {env.name}"), env.name)
         old = self._too_old(newest, max_age)
@@ -140,11 +138,11 @@ class Gates:
         return _Decisive(newest)
 
     def tests(self, digest: Digest) -> GateResult:
+        from hoist.evidence.intoto import Outcome, TestResult  # the evidence code loads when a gate reads evidence
+
         gates = self.target.gates
         env = self._env(gates.tests_environment)
         keys = self.ctx.public_keys(gates.tests_keys)
-        from hoist.evidence.intoto import Outcome, TestResult  # the evidence code loads when a gate reads evidence
-
         found = self._decisive("tests", env, digest, keys, TestResult, gates.tests_max_age)
         if isinstance(found, GateResult):
             return found
@@ -182,12 +180,12 @@ class Gates:
         return self._result("signature", True, detail, env, used)
 
     def scan(self, digest: Digest) -> GateResult:
-        gates = self.target.gates
-        env = self._env(gates.scan_environment)
-        keys = self.ctx.public_keys(gates.scan_keys)
         from hoist.evidence.intoto import VulnScan
         from hoist.evidence.reports import Severity
 
+        gates = self.target.gates
+        env = self._env(gates.scan_environment)
+        keys = self.ctx.public_keys(gates.scan_keys)
         found = self._decisive("scan", env, digest, keys, VulnScan, gates.scan_max_age)
         if isinstance(found, GateResult):
             return found

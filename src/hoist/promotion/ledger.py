@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -184,24 +185,35 @@ class Ledger:
         view = view or self.read()
         entries, named = list(view.entries), list(view.earlier)
 
-        def stop() -> int | None:
-            return next((n for n, e in enumerate(entries) if until(e.record)), None) if until is not None else None
+        def accepted(start: int) -> int | None:
+            """The first of ``entries[start:]`` that ``until`` accepts (each entry is asked once)."""
+            if until is None:
+                return None
+            return next((n for n in range(start, len(entries)) if until(entries[n].record)), None)
 
-        with ThreadPoolExecutor(max_workers=FETCH_JOBS, thread_name_prefix="hoist-ledger") as pool:
-            while entries and (limit is None or len(entries) < limit) and stop() is None:
+        end = accepted(0)
+        with ExitStack() as stack:
+            pool: ThreadPoolExecutor | None = None  # started by the first fetch: the head often has it all
+            while end is None and entries and (limit is None or len(entries) < limit):
                 previous = entries[-1].record.previous_record
                 if previous is None:
                     break
                 if not named or named[0] != previous:
                     named = [previous]  # nothing named (an older ledger), or names that do not follow
                 batch = named if limit is None else named[: limit - len(entries)]
+                pool = pool or stack.enter_context(
+                    ThreadPoolExecutor(max_workers=FETCH_JOBS, thread_name_prefix="hoist-ledger")
+                )
                 fetched = self._linked(entries[-1], batch, pool)
+                checked = len(entries)
                 entries += [parsed.entry(digest) for digest, parsed in zip(batch, fetched, strict=True)]
-                if len(batch) < len(named):
+                limited = len(batch) < len(named)
+                if not limited:
+                    entries += fetched[-1].window
+                    named = list(fetched[-1].earlier)
+                end = accepted(checked)
+                if limited:
                     break  # the limit is reached
-                entries += fetched[-1].window
-                named = list(fetched[-1].earlier)
-        end = stop()
         if end is not None:
             entries = entries[: end + 1]
         return entries[:limit] if limit is not None else entries
