@@ -143,19 +143,40 @@ def test_a_promotion_without_keys_loads_no_crypto(tmp_path: Path) -> None:
         f'[environments.staging]\nimage = "oci:{tmp_path / "staging"}:staging"\n\n'
         f'[environments.production]\nimage = "oci:{tmp_path / "production"}:main"\nfrom = "staging"\n'
     )
+    out, loaded = _loaded_by(
+        ["--config", str(config), "promote", "staging", "production", "--json"], UNUSED_BY_A_PLAIN_PROMOTION
+    )
+    assert json.loads(out)["seq"] == 1
+    assert loaded == []
+
+
+def test_a_retag_loads_only_what_a_retag_uses(tmp_path: Path, registry: RunningRegistry, unique_repo: str) -> None:
+    """A retag on a registry (a manifest GET, a PUT and a read-back) loads no upload, evidence, inspect or
+    verify code, and nothing heavy; the tag is read back with skopeo."""
+    info = make_image(tmp_path / "layout", tag="v1", layers=1, layer_size=256, seed="lean-retag")
+    repo = f"{registry.host}/{unique_repo}"
+    hoist.copy(f"oci:{tmp_path / 'layout'}:v1", f"{repo}:v1")
+    out, loaded = _loaded_by(["copy", f"{repo}:v1", f"{repo}:v2", "--json"], UNUSED_BY_A_RETAG)
+    assert json.loads(out)["mode"] == "retag"
+    assert loaded == []
+    assert skopeo_digest(f"docker://{repo}:v2", tls_verify=False) == info.digest
+
+
+def _loaded_by(argv: list[str], modules: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``hoist ARGV`` as the console script does, in a fresh interpreter: its stdout, and which of
+    ``modules`` it loaded."""
     code = (
         "import sys\n"
         "from hoist.cli.entry import main\n"
-        f"sys.argv = ['hoist', '--config', {str(config)!r}, 'promote', 'staging', 'production', '--json']\n"
+        f"sys.argv = ['hoist', *{argv!r}]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        f"print(','.join(m for m in {UNUSED_BY_A_PLAIN_PROMOTION!r} if m in sys.modules), file=sys.stderr)"
+        f"print(','.join(m for m in {modules!r} if m in sys.modules), file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout)["seq"] == 1
-    assert done.stderr.strip() == ""
+    return done.stdout, [m for m in done.stderr.strip().split(",") if m]
 
 
 UNUSED_BY_A_PLAIN_PROMOTION = (
@@ -170,6 +191,19 @@ UNUSED_BY_A_PLAIN_PROMOTION = (
     "hoist.evidence.keyless.policy",
     "hoist.promotion.windows",
     "hoist.promotion.gitops_config",
+)
+
+UNUSED_BY_A_RETAG = (
+    "cryptography",
+    "nacl",
+    "sigstore",
+    "docker",
+    "rich",
+    "hoist.evidence",
+    "hoist.store.registry.upload",
+    "hoist.ops.carry",
+    "hoist.ops.inspect",
+    "hoist.ops.verify",
 )
 
 
