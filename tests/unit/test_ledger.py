@@ -167,6 +167,9 @@ def test_history_reaches_past_the_window_through_the_records_named_earlier(
 
     monkeypatch.setattr(store, "get_manifest", counted)
     assert _seqs(ledger.history(5, view)) == list(range(total, total - 5, -1)) and read == []
+    assert _seqs(ledger.history(None, view, until=lambda r: r.seq <= total - 3)) == list(range(total, total - 4, -1))
+    assert _seqs(ledger.history(None, view, until=lambda r: True)) == [total], "the head itself may be the stop"
+    assert read == [], "a stop the head's window holds reads nothing further"
     assert _seqs(ledger.history(WINDOW + 3, view)) == list(range(total, total - WINDOW - 3, -1))
     assert len(read) == 3, "only the three records past the window"
     read.clear()
